@@ -1,0 +1,45 @@
+"""What comes in (events) and what goes out (decisions): frozen models, parsing, the publisher.
+
+Imports only the standard library and pydantic (kombu in the publisher), so upstream code can
+publish events without importing the worker.
+"""
+
+from events.decisions import AutoClosed, ContactRouted, Decision, Route, parse_decision
+from events.models import (
+    AccountSettingsUpdated,
+    AgentUpdated,
+    ContactInbound,
+    ConversationClosed,
+    ConversationEvent,
+    ConversationMessage,
+    ConversationNote,
+    ConversationOpened,
+    ConversationTransferred,
+    Event,
+    LineUpdated,
+)
+from events.parsing import InvalidEvent, parse_event
+from events.publish import Publisher, publish
+
+__all__ = [
+    "AccountSettingsUpdated",
+    "AgentUpdated",
+    "AutoClosed",
+    "ContactInbound",
+    "ContactRouted",
+    "ConversationClosed",
+    "ConversationEvent",
+    "ConversationMessage",
+    "ConversationNote",
+    "ConversationOpened",
+    "ConversationTransferred",
+    "Decision",
+    "Event",
+    "InvalidEvent",
+    "LineUpdated",
+    "Publisher",
+    "Route",
+    "parse_decision",
+    "parse_event",
+    "publish",
+]

@@ -1,0 +1,68 @@
+"""The decisions convlife makes, as frozen pydantic models (a discriminated union on `type`).
+
+Each is appended to the Redis Stream `convlife:decisions` (field `data`, this JSON) and stored in
+the database. `decision_id` is stable: a decision delivered twice carries the same id, so
+consumers de-duplicate on it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class Route(StrEnum):
+    OPEN_CONVERSATION = "open_conversation"
+    PREVIOUS_AGENT = "previous_agent"
+    BOT = "bot"
+    LINE_OWNER = "line_owner"
+    UNASSIGNED = "unassigned"
+
+
+class _Decision(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    decision_id: str
+    account_id: str
+    decided_at: AwareDatetime
+    reason: str = Field(description="Why, in words a person reads.")
+
+
+class AutoClosed(_Decision):
+    """A conversation closed by convlife after `inactivity_close_after` with no action."""
+
+    type: Literal["conversation.auto_closed"] = "conversation.auto_closed"
+    conversation_id: str
+    contact_id: str
+    line_id: str
+    last_activity_at: AwareDatetime
+    closed_at: AwareDatetime
+    inactivity_close_after: timedelta = Field(description="The setting that applied.")
+
+
+class ContactRouted(_Decision):
+    """Where an inbound contact goes; exactly one per `contact.inbound` event."""
+
+    type: Literal["contact.routed"] = "contact.routed"
+    inbound_event_id: str
+    contact_id: str
+    line_id: str
+    route: Route
+    conversation_id: str | None = Field(
+        default=None, description="The open conversation (route open_conversation)."
+    )
+    agent_id: str | None = None
+    group_id: str | None = None
+
+
+Decision = Annotated[AutoClosed | ContactRouted, Field(discriminator="type")]
+
+_decision_adapter: TypeAdapter[AutoClosed | ContactRouted] = TypeAdapter(Decision)
+
+
+def parse_decision(data: str | bytes) -> AutoClosed | ContactRouted:
+    """Parse one decision from its JSON (as read from the `data` field of the stream)."""
+    return _decision_adapter.validate_json(data)

@@ -1,0 +1,175 @@
+"""The events upstream publishes, as frozen pydantic models (a discriminated union on `type`).
+
+Unknown extra fields are ignored so upstream can add fields without breaking convlife; a missing
+or mistyped field is an error that sends the event to the dead letters.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+"""Every identifier: a non-empty string of at most 200 characters."""
+
+Duration = timedelta
+"""An ISO 8601 duration (`P7D`, `PT24H`) or a number of seconds; must be positive."""
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_id: Id = Field(description="Idempotency key, unique within the account.")
+    account_id: Id
+    occurred_at: AwareDatetime = Field(description="RFC 3339 with an offset.")
+
+
+class _ConversationEvent(_Event):
+    conversation_id: Id
+    contact_id: Id
+    line_id: Id
+
+
+class ConversationOpened(_ConversationEvent):
+    """A conversation opens (or reopens after a close), assigned to an agent, a group or the bot."""
+
+    type: Literal["conversation.opened"]
+    agent_id: Id | None = None
+    group_id: Id | None = None
+    bot: bool = False
+
+
+class ConversationMessage(_ConversationEvent):
+    type: Literal["conversation.message"]
+    sender: Literal["contact", "agent", "bot"]
+    agent_id: Id | None = None
+
+    @model_validator(mode="after")
+    def _agent_sender_names_the_agent(self) -> Self:
+        if self.sender == "agent" and self.agent_id is None:
+            raise ValueError("a message with sender 'agent' needs agent_id")
+        return self
+
+
+class ConversationNote(_ConversationEvent):
+    type: Literal["conversation.note"]
+    agent_id: Id | None = None
+
+
+class ConversationTransferred(_ConversationEvent):
+    type: Literal["conversation.transferred"]
+    agent_id: Id | None = None
+    group_id: Id | None = None
+
+    @model_validator(mode="after")
+    def _names_exactly_one_target(self) -> Self:
+        if (self.agent_id is None) == (self.group_id is None):
+            raise ValueError("a transfer names exactly one of agent_id or group_id")
+        return self
+
+
+class ConversationClosed(_ConversationEvent):
+    type: Literal["conversation.closed"]
+    closed_by: Literal["agent", "system"]
+    agent_id: Id | None = None
+    close_reason: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _agent_close_names_the_agent(self) -> Self:
+        if self.closed_by == "agent" and self.agent_id is None:
+            raise ValueError("a close with closed_by 'agent' needs agent_id")
+        return self
+
+
+class ContactInbound(_Event):
+    """A contact writes on a line: the trigger of the routing decision."""
+
+    type: Literal["contact.inbound"]
+    contact_id: Id
+    line_id: Id
+
+
+class AccountSettingsUpdated(_Event):
+    """New account settings. A field left out keeps its current value; `null` means Never."""
+
+    type: Literal["account.settings_updated"]
+    inactivity_close_after: Duration | None = None
+    reassignment_window: Duration | None = None
+    bot_enabled: bool | None = None
+
+    @field_validator("inactivity_close_after", "reassignment_window")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("a duration must be positive (use null for Never)")
+        return value
+
+
+class LineUpdated(_Event):
+    """The owner of a line: an agent, a group, or nobody (both null)."""
+
+    type: Literal["line.updated"]
+    line_id: Id
+    agent_id: Id | None = None
+    group_id: Id | None = None
+
+    @model_validator(mode="after")
+    def _at_most_one_owner(self) -> Self:
+        if self.agent_id is not None and self.group_id is not None:
+            raise ValueError("a line is owned by an agent or a group, not both")
+        return self
+
+
+class AgentUpdated(_Event):
+    type: Literal["agent.updated"]
+    agent_id: Id
+    active: bool
+
+
+ConversationEvent = (
+    ConversationOpened
+    | ConversationMessage
+    | ConversationNote
+    | ConversationTransferred
+    | ConversationClosed
+)
+"""Events that belong to one conversation; each is activity that restarts the close timer."""
+
+ConfigEvent = AccountSettingsUpdated | LineUpdated | AgentUpdated
+"""Events that change configuration rather than a conversation."""
+
+Event = Annotated[
+    ConversationOpened
+    | ConversationMessage
+    | ConversationNote
+    | ConversationTransferred
+    | ConversationClosed
+    | ContactInbound
+    | AccountSettingsUpdated
+    | LineUpdated
+    | AgentUpdated,
+    Field(discriminator="type"),
+]
+"""Any event convlife accepts."""
+
+EVENT_TYPES: tuple[str, ...] = (
+    "conversation.opened",
+    "conversation.message",
+    "conversation.note",
+    "conversation.transferred",
+    "conversation.closed",
+    "contact.inbound",
+    "account.settings_updated",
+    "line.updated",
+    "agent.updated",
+)

@@ -1,0 +1,73 @@
+"""Raw input becomes an event here, or an `InvalidEvent` that names what is wrong."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from events.models import Event
+
+MAX_EVENT_BYTES = 64 * 1024
+"""An event larger than this (as JSON) is refused: no legitimate event comes near it."""
+
+MAX_RAW_KEPT = 8 * 1024
+"""How much of a refused payload a dead letter keeps."""
+
+_event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
+
+
+class InvalidEvent(ValueError):
+    """Input that is not a valid event. `raw` is the payload as text (cut to MAX_RAW_KEPT)."""
+
+    def __init__(self, reason: str, raw: str, event_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.raw = raw if len(raw) <= MAX_RAW_KEPT else raw[:MAX_RAW_KEPT] + "…[cut]"
+        self.event_id = event_id
+
+
+def raw_text(payload: object) -> str:
+    """The payload as text, for a dead letter, whatever it is."""
+    if isinstance(payload, bytes):
+        return payload.decode("utf-8", errors="replace")
+    if isinstance(payload, str):
+        return payload
+    try:
+        return json.dumps(payload, ensure_ascii=False, default=repr)
+    except (ValueError, RecursionError):
+        return repr(payload)[: MAX_RAW_KEPT + 1]
+
+
+def parse_event(payload: object, *, max_bytes: int = MAX_EVENT_BYTES) -> Event:
+    """Turn one raw payload (a dict, or JSON as str/bytes) into an event.
+
+    Raises InvalidEvent with a one-line reason: not JSON, not an object, too large, unknown type,
+    missing or mistyped fields.
+    """
+    text = raw_text(payload)
+    if len(text.encode("utf-8", errors="replace")) > max_bytes:
+        raise InvalidEvent(f"payload larger than {max_bytes} bytes", text)
+    if isinstance(payload, str | bytes):
+        try:
+            payload = json.loads(payload)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidEvent(f"not JSON: {exc}", text) from None
+    if not isinstance(payload, dict):
+        raise InvalidEvent(f"an event is a JSON object, got {type(payload).__name__}", text)
+    event_id = payload.get("event_id") if isinstance(payload.get("event_id"), str) else None
+    try:
+        return _event_adapter.validate_python(payload)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise InvalidEvent(_one_line(exc), text, event_id) from None
+    except RecursionError:
+        raise InvalidEvent("payload nested too deeply", text, event_id) from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in error["loc"]) or "event"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,87 @@
+"""How one event changes a conversation, whatever order events arrive in.
+
+Every rule compares `occurred_at` with the time stored beside the value it would change, so
+applying the same events in any order, or twice, gives the same conversation:
+- last activity is the newest `occurred_at` seen;
+- status follows the newest open or close (at equal times the close wins);
+- the assignee follows the newest open or transfer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from events.models import (
+    ConversationClosed,
+    ConversationEvent,
+    ConversationOpened,
+    ConversationTransferred,
+)
+from policies.state import ClosedBy, Conversation, Status
+
+
+def new_conversation(event: ConversationEvent) -> Conversation:
+    """A conversation seen for the first time: open, with no activity yet applied."""
+    return Conversation(
+        account_id=event.account_id,
+        conversation_id=event.conversation_id,
+        contact_id=event.contact_id,
+        line_id=event.line_id,
+        status=Status.OPEN,
+        last_activity_at=event.occurred_at,
+    )
+
+
+def touch(conversation: Conversation, at: datetime) -> Conversation:
+    """Record activity at `at`; an older time changes nothing."""
+    if at <= conversation.last_activity_at:
+        return conversation
+    return replace(conversation, last_activity_at=at)
+
+
+def apply_event(conversation: Conversation | None, event: ConversationEvent) -> Conversation:
+    """The conversation after `event` (None: the conversation was never seen)."""
+    state = touch(conversation or new_conversation(event), event.occurred_at)
+    at = event.occurred_at
+    if isinstance(event, ConversationOpened):
+        if state.status_changed_at is None or at > state.status_changed_at:
+            state = replace(
+                state,
+                status=Status.OPEN,
+                status_changed_at=at,
+                closed_at=None,
+                closed_by=None,
+                closing_agent_id=None,
+                close_reason=None,
+            )
+        state = _assign(state, at, event.agent_id, event.group_id, bot=event.bot)
+    elif isinstance(event, ConversationTransferred):
+        state = _assign(state, at, event.agent_id, event.group_id, bot=False)
+    elif isinstance(event, ConversationClosed) and (
+        state.status_changed_at is None or at >= state.status_changed_at
+    ):
+        state = replace(
+            state,
+            status=Status.CLOSED,
+            status_changed_at=at,
+            closed_at=at,
+            closed_by=ClosedBy(event.closed_by),
+            closing_agent_id=event.agent_id,
+            close_reason=event.close_reason,
+        )
+    return state
+
+
+def _assign(
+    state: Conversation, at: datetime, agent_id: str | None, group_id: str | None, *, bot: bool
+) -> Conversation:
+    if state.assigned_at is not None and at < state.assigned_at:
+        return state
+    return replace(
+        state,
+        assignee_agent_id=agent_id,
+        assignee_group_id=group_id,
+        assignee_bot=bot,
+        assigned_at=at,
+    )

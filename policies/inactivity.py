@@ -1,0 +1,68 @@
+"""Auto-close of inactive conversations: when a conversation is due, and the close itself."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from events.decisions import AutoClosed
+from policies.durations import humanize
+from policies.identity import decision_id
+from policies.state import INACTIVITY, AccountSettings, ClosedBy, Conversation, Status
+
+
+def close_deadline(conversation: Conversation, settings: AccountSettings) -> datetime | None:
+    """When the conversation closes if nothing else happens; None if it never will."""
+    if not conversation.is_open or settings.inactivity_close_after is None:
+        return None
+    return conversation.last_activity_at + settings.inactivity_close_after
+
+
+def is_due(conversation: Conversation, settings: AccountSettings, now: datetime) -> bool:
+    """True once `now` reaches the deadline (exactly at the deadline counts as due)."""
+    deadline = close_deadline(conversation, settings)
+    return deadline is not None and now >= deadline
+
+
+def auto_close(
+    conversation: Conversation, settings: AccountSettings, now: datetime
+) -> tuple[Conversation, AutoClosed] | None:
+    """Close an open conversation idle for the account's setting; None if it must stay open.
+
+    The decision id is derived from the conversation and its last activity, so one idle period
+    can be closed at most once, however many sweeps see it.
+    """
+    if not is_due(conversation, settings, now):
+        return None
+    assert settings.inactivity_close_after is not None  # is_due checked it
+    closed = replace(
+        conversation,
+        status=Status.CLOSED,
+        status_changed_at=now,
+        closed_at=now,
+        closed_by=ClosedBy.SYSTEM,
+        closing_agent_id=None,
+        close_reason=INACTIVITY,
+    )
+    idle = now - conversation.last_activity_at
+    decision = AutoClosed(
+        decision_id=decision_id(
+            "conversation.auto_closed",
+            conversation.account_id,
+            conversation.conversation_id,
+            conversation.last_activity_at.isoformat(),
+        ),
+        account_id=conversation.account_id,
+        decided_at=now,
+        reason=(
+            f"no action for {humanize(idle)}; the account closes conversations after "
+            f"{humanize(settings.inactivity_close_after)} without action"
+        ),
+        conversation_id=conversation.conversation_id,
+        contact_id=conversation.contact_id,
+        line_id=conversation.line_id,
+        last_activity_at=conversation.last_activity_at,
+        closed_at=now,
+        inactivity_close_after=settings.inactivity_close_after,
+    )
+    return closed, decision

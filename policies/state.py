@@ -1,0 +1,68 @@
+"""The state the decisions read: plain frozen values, built by the store, changed only here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """An account's settings. `None` durations mean Never (no auto-close, no window)."""
+
+    inactivity_close_after: timedelta | None = None
+    reassignment_window: timedelta | None = None
+    bot_enabled: bool = False
+
+
+@dataclass(frozen=True)
+class LineOwner:
+    """Who gets a new contact on a line when the bot is off: an agent, a group, or nobody."""
+
+    agent_id: str | None = None
+    group_id: str | None = None
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class ClosedBy(StrEnum):
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+INACTIVITY = "inactivity"
+"""The close reason convlife writes when it closes a conversation."""
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """One conversation of an account, as convlife knows it. All datetimes are aware UTC.
+
+    `status_changed_at` is the `occurred_at` of the open or close that set `status`; None when
+    the conversation is open only because activity was seen before any `opened` event. It is
+    what makes the result independent of the order events arrive in.
+    """
+
+    account_id: str
+    conversation_id: str
+    contact_id: str
+    line_id: str
+    status: Status
+    last_activity_at: datetime
+    status_changed_at: datetime | None = None
+    assignee_agent_id: str | None = None
+    assignee_group_id: str | None = None
+    assignee_bot: bool = False
+    assigned_at: datetime | None = None
+    closed_at: datetime | None = None
+    closed_by: ClosedBy | None = None
+    closing_agent_id: str | None = None
+    close_reason: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is Status.OPEN
