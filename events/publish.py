@@ -20,7 +20,9 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from kombu import Connection, Exchange, Producer, Queue
+from kombu.connection import Connection
+from kombu.entity import Exchange, Queue
+from kombu.messaging import Producer
 from pydantic import BaseModel
 
 INGEST_TASK = "convlife.ingest"

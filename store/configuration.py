@@ -1,0 +1,160 @@
+"""Account settings, line owners and agents: read with defaults, updated newest-wins."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, select, tuple_, update
+from sqlalchemy.engine import Connection
+
+from events.models import AccountSettingsUpdated, AgentUpdated, LineUpdated
+from policies.state import AccountSettings, LineOwner
+from store.db import insert_ignoring_conflicts
+from store.tables import accounts, agents, lines
+
+_NEVER_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def account_settings(
+    connection: Connection, account_ids: Collection[str], default: AccountSettings
+) -> dict[str, AccountSettings]:
+    """Settings of each account; an account never configured gets `default`."""
+    found = dict.fromkeys(account_ids, default)
+    if account_ids:
+        rows = connection.execute(
+            select(accounts).where(accounts.c.account_id.in_(sorted(account_ids)))
+        )
+        for row in rows:
+            found[row.account_id] = AccountSettings(
+                inactivity_close_after=row.inactivity_close_after,
+                reassignment_window=row.reassignment_window,
+                bot_enabled=row.bot_enabled,
+            )
+    return found
+
+
+def line_owners(
+    connection: Connection, keys: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], LineOwner]:
+    """Owner of each (account_id, line_id); a line never configured has none."""
+    found = dict.fromkeys(keys, LineOwner())
+    if keys:
+        rows = connection.execute(
+            select(lines).where(tuple_(lines.c.account_id, lines.c.line_id).in_(sorted(keys)))
+        )
+        for row in rows:
+            found[(row.account_id, row.line_id)] = LineOwner(
+                agent_id=row.owner_agent_id, group_id=row.owner_group_id
+            )
+    return found
+
+
+def agents_active(
+    connection: Connection, keys: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], bool]:
+    """Whether each known (account_id, agent_id) is active; unknown agents are left out."""
+    if not keys:
+        return {}
+    rows = connection.execute(
+        select(agents).where(tuple_(agents.c.account_id, agents.c.agent_id).in_(sorted(keys)))
+    )
+    return {(row.account_id, row.agent_id): row.active for row in rows}
+
+
+def apply_settings(
+    connection: Connection, event: AccountSettingsUpdated, default: AccountSettings
+) -> tuple[AccountSettings, AccountSettings] | None:
+    """Apply a settings update unless a newer one is already applied.
+
+    Fields the event leaves out keep their current value (the default, for an account never
+    configured). Returns (before, after), or None when the update is older than the stored one.
+    """
+    row = _lock_or_create(
+        connection,
+        accounts,
+        {"account_id": event.account_id},
+        {
+            "inactivity_close_after": default.inactivity_close_after,
+            "reassignment_window": default.reassignment_window,
+            "bot_enabled": default.bot_enabled,
+        },
+    )
+    if event.occurred_at <= row["updated_at"]:
+        return None
+    before = AccountSettings(
+        inactivity_close_after=row["inactivity_close_after"],
+        reassignment_window=row["reassignment_window"],
+        bot_enabled=row["bot_enabled"],
+    )
+    given = event.model_fields_set
+    after = AccountSettings(
+        inactivity_close_after=event.inactivity_close_after
+        if "inactivity_close_after" in given
+        else before.inactivity_close_after,
+        reassignment_window=event.reassignment_window
+        if "reassignment_window" in given
+        else before.reassignment_window,
+        bot_enabled=(
+            event.bot_enabled
+            if "bot_enabled" in given and event.bot_enabled is not None
+            else before.bot_enabled
+        ),
+    )
+    connection.execute(
+        update(accounts)
+        .where(accounts.c.account_id == event.account_id)
+        .values(
+            inactivity_close_after=after.inactivity_close_after,
+            reassignment_window=after.reassignment_window,
+            bot_enabled=after.bot_enabled,
+            updated_at=event.occurred_at,
+        )
+    )
+    return before, after
+
+
+def apply_line(connection: Connection, event: LineUpdated) -> bool:
+    """Set a line's owner unless a newer update is already applied; True if applied."""
+    key = {"account_id": event.account_id, "line_id": event.line_id}
+    row = _lock_or_create(connection, lines, key, {"owner_agent_id": None, "owner_group_id": None})
+    if event.occurred_at <= row["updated_at"]:
+        return False
+    connection.execute(
+        update(lines)
+        .where(lines.c.account_id == event.account_id, lines.c.line_id == event.line_id)
+        .values(
+            owner_agent_id=event.agent_id,
+            owner_group_id=event.group_id,
+            updated_at=event.occurred_at,
+        )
+    )
+    return True
+
+
+def apply_agent(connection: Connection, event: AgentUpdated) -> bool:
+    """Set whether an agent is active unless a newer update is already applied."""
+    key = {"account_id": event.account_id, "agent_id": event.agent_id}
+    row = _lock_or_create(connection, agents, key, {"active": True})
+    if event.occurred_at <= row["updated_at"]:
+        return False
+    connection.execute(
+        update(agents)
+        .where(agents.c.account_id == event.account_id, agents.c.agent_id == event.agent_id)
+        .values(active=event.active, updated_at=event.occurred_at)
+    )
+    return True
+
+
+def _lock_or_create(
+    connection: Connection, table: Table, key: dict[str, str], initial: dict[str, Any]
+) -> dict[str, Any]:
+    connection.execute(
+        insert_ignoring_conflicts(connection, table, list(key)),
+        [{**key, **initial, "updated_at": _NEVER_UPDATED}],
+    )
+    statement = select(table).with_for_update()
+    for name, value in key.items():
+        statement = statement.where(table.c[name] == value)
+    return dict(connection.execute(statement).one()._mapping)

@@ -1,0 +1,181 @@
+"""Conversations: created on first sight, locked in bulk, saved in bulk, claimed when due."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, or_, select, tuple_, update
+from sqlalchemy.engine import Connection, Row
+
+from events.models import ConversationEvent
+from policies.conversation import new_conversation
+from policies.state import ClosedBy, Conversation, Status
+from store.db import chunks, insert_ignoring_conflicts
+from store.tables import conversations as table
+
+ConversationKey = tuple[str, str]
+"""(account_id, conversation_id)"""
+ContactLineKey = tuple[str, str, str]
+"""(account_id, contact_id, line_id)"""
+
+_KEYS_PER_QUERY = 500
+
+
+def key_of(conversation: Conversation) -> ConversationKey:
+    return (conversation.account_id, conversation.conversation_id)
+
+
+def create_missing(connection: Connection, events: Iterable[ConversationEvent]) -> None:
+    """Insert conversations never seen before, as `new_conversation` builds them.
+
+    Done before locking so that two workers seeing the same new conversation both end up
+    locking the one row instead of racing to insert it.
+    """
+    first: dict[ConversationKey, ConversationEvent] = {}
+    for event in events:
+        key = (event.account_id, event.conversation_id)
+        if key not in first or event.occurred_at < first[key].occurred_at:
+            first[key] = event
+    rows = [_to_row(new_conversation(first[key]), None) for key in sorted(first)]
+    statement = insert_ignoring_conflicts(connection, table, ["account_id", "conversation_id"])
+    for chunk in chunks(rows, _KEYS_PER_QUERY):
+        connection.execute(statement, chunk)
+
+
+def lock(
+    connection: Connection,
+    keys: Collection[ConversationKey],
+    contact_lines: Collection[ContactLineKey] = (),
+) -> dict[ConversationKey, Conversation]:
+    """Load (and on PostgreSQL lock, in key order) the conversations with these keys, and all
+    conversations of these contacts on these lines."""
+    found: dict[ConversationKey, Conversation] = {}
+    key_list, contact_list = sorted(keys), sorted(contact_lines)
+    for start in range(0, max(len(key_list), len(contact_list)), _KEYS_PER_QUERY):
+        part_keys = key_list[start : start + _KEYS_PER_QUERY]
+        part_contacts = contact_list[start : start + _KEYS_PER_QUERY]
+        conditions = []
+        if part_keys:
+            conditions.append(tuple_(table.c.account_id, table.c.conversation_id).in_(part_keys))
+        if part_contacts:
+            conditions.append(
+                tuple_(table.c.account_id, table.c.contact_id, table.c.line_id).in_(part_contacts)
+            )
+        statement = (
+            select(table)
+            .where(or_(*conditions))
+            .order_by(table.c.account_id, table.c.conversation_id)
+            .with_for_update()
+        )
+        for row in connection.execute(statement):
+            conversation = _from_row(row)
+            found[key_of(conversation)] = conversation
+    return found
+
+
+def save(
+    connection: Connection, changed: Mapping[ConversationKey, tuple[Conversation, datetime | None]]
+) -> None:
+    """Write conversations (each with its close deadline) that already exist, in bulk."""
+    rows = [
+        {f"b_{name}": value for name, value in _to_row(conv, due).items()}
+        for conv, due in (changed[key] for key in sorted(changed))
+    ]
+    if not rows:
+        return
+    columns = [c.name for c in table.columns if c.name not in ("account_id", "conversation_id")]
+    statement = (
+        update(table)
+        .where(table.c.account_id == bindparam("b_account_id"))
+        .where(table.c.conversation_id == bindparam("b_conversation_id"))
+        .values({name: bindparam(f"b_{name}") for name in columns})
+    )
+    for chunk in chunks(rows, _KEYS_PER_QUERY):
+        connection.execute(statement, chunk)
+
+
+def claim_due(connection: Connection, now: datetime, limit: int) -> list[Conversation]:
+    """Up to `limit` conversations whose deadline has come, oldest first, locked.
+
+    On PostgreSQL, rows another sweep holds are skipped (SKIP LOCKED), so sweeps running at
+    once share the work instead of queueing on it; SQLite has one writer at a time anyway.
+    """
+    statement = (
+        select(table)
+        .where(table.c.close_due_at <= now)
+        .order_by(table.c.close_due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [_from_row(row) for row in connection.execute(statement)]
+
+
+def open_of_account(
+    connection: Connection, account_id: str, after: str | None, limit: int
+) -> list[Conversation]:
+    """A page of the account's open conversations, in id order, after id `after`."""
+    statement = (
+        select(table)
+        .where(table.c.account_id == account_id, table.c.status == Status.OPEN.value)
+        .order_by(table.c.conversation_id)
+        .limit(limit)
+        .with_for_update()
+    )
+    if after is not None:
+        statement = statement.where(table.c.conversation_id > after)
+    return [_from_row(row) for row in connection.execute(statement)]
+
+
+def get(
+    connection: Connection, account_id: str, conversation_id: str
+) -> tuple[Conversation, datetime | None] | None:
+    """One conversation and its stored close deadline, without locking."""
+    row = connection.execute(
+        select(table).where(
+            table.c.account_id == account_id, table.c.conversation_id == conversation_id
+        )
+    ).first()
+    return None if row is None else (_from_row(row), row.close_due_at)
+
+
+def _from_row(row: Row[Any]) -> Conversation:
+    return Conversation(
+        account_id=row.account_id,
+        conversation_id=row.conversation_id,
+        contact_id=row.contact_id,
+        line_id=row.line_id,
+        status=Status(row.status),
+        last_activity_at=row.last_activity_at,
+        status_changed_at=row.status_changed_at,
+        assignee_agent_id=row.assignee_agent_id,
+        assignee_group_id=row.assignee_group_id,
+        assignee_bot=row.assignee_bot,
+        assigned_at=row.assigned_at,
+        closed_at=row.closed_at,
+        closed_by=None if row.closed_by is None else ClosedBy(row.closed_by),
+        closing_agent_id=row.closing_agent_id,
+        close_reason=row.close_reason,
+    )
+
+
+def _to_row(conversation: Conversation, close_due_at: datetime | None) -> dict[str, Any]:
+    return {
+        "account_id": conversation.account_id,
+        "conversation_id": conversation.conversation_id,
+        "contact_id": conversation.contact_id,
+        "line_id": conversation.line_id,
+        "status": conversation.status.value,
+        "last_activity_at": conversation.last_activity_at,
+        "status_changed_at": conversation.status_changed_at,
+        "assignee_agent_id": conversation.assignee_agent_id,
+        "assignee_group_id": conversation.assignee_group_id,
+        "assignee_bot": conversation.assignee_bot,
+        "assigned_at": conversation.assigned_at,
+        "closed_at": conversation.closed_at,
+        "closed_by": None if conversation.closed_by is None else conversation.closed_by.value,
+        "closing_agent_id": conversation.closing_agent_id,
+        "close_reason": conversation.close_reason,
+        "close_due_at": close_due_at,
+    }

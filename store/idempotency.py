@@ -1,0 +1,41 @@
+"""Which events were already applied: the guard that makes redelivery harmless."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlalchemy.engine import Connection
+
+from store.db import chunks, insert_ignoring_conflicts
+from store.tables import processed_events
+
+EventKey = tuple[str, str]
+"""(account_id, event_id)"""
+
+
+def claim(connection: Connection, keys: Collection[EventKey], now: datetime) -> set[EventKey]:
+    """Record these events as applied; return those that were not already.
+
+    Within the caller's transaction: if it rolls back, the claim goes with it. A concurrent
+    transaction claiming the same key waits for this one and then finds it taken.
+    """
+    claimed: set[EventKey] = set()
+    statement = insert_ignoring_conflicts(
+        connection, processed_events, ["account_id", "event_id"]
+    ).returning(processed_events.c.account_id, processed_events.c.event_id)
+    rows = [{"account_id": a, "event_id": e, "processed_at": now} for a, e in sorted(set(keys))]
+    for chunk in chunks(rows, 500):
+        # One statement per chunk: RETURNING from a multi-row VALUES, not executemany.
+        result = connection.execute(statement.values(chunk))
+        claimed.update((row.account_id, row.event_id) for row in result)
+    return claimed
+
+
+def forget_before(connection: Connection, before: datetime) -> int:
+    """Drop the record of events applied before `before` (retention); returns how many."""
+    result = connection.execute(
+        delete(processed_events).where(processed_events.c.processed_at < before)
+    )
+    return result.rowcount

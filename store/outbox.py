@@ -1,0 +1,119 @@
+"""The transactional outbox: decisions and dead letters are rows first, stream entries second.
+
+A decision is written in the same transaction as the state change that caused it, then relayed
+to its Redis stream and marked published. A crash between the two re-sends it on the next
+relay: at least once, with the same `decision_id`, never lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from redis import Redis
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from events.decisions import AutoClosed, ContactRouted
+from store.db import insert_ignoring_conflicts
+from store.streams import DEAD_LETTERS_STREAM, DECISIONS_STREAM, append
+from store.tables import dead_letters, decisions
+
+
+def add_decisions(connection: Connection, items: Iterable[AutoClosed | ContactRouted]) -> list[str]:
+    """Store decisions (a decision id already stored is skipped); returns the ids stored."""
+    rows = [
+        {
+            "decision_id": d.decision_id,
+            "type": d.type,
+            "account_id": d.account_id,
+            "conversation_id": d.conversation_id,
+            "contact_id": d.contact_id,
+            "decided_at": d.decided_at,
+            "data": d.model_dump_json(),
+            "published_at": None,
+        }
+        for d in items
+    ]
+    if not rows:
+        return []
+    statement = insert_ignoring_conflicts(connection, decisions, ["decision_id"]).returning(
+        decisions.c.decision_id
+    )
+    return [row.decision_id for row in connection.execute(statement.values(rows))]
+
+
+def add_dead_letter(
+    connection: Connection,
+    *,
+    raw: str,
+    error: str,
+    received_at: datetime,
+    account_id: str | None = None,
+    event_id: str | None = None,
+) -> None:
+    connection.execute(
+        insert(dead_letters).values(
+            raw=raw,
+            error=error,
+            received_at=received_at,
+            account_id=account_id,
+            event_id=event_id,
+        )
+    )
+
+
+def relay(engine: Engine, redis: Redis, now: datetime, batch_size: int = 1000) -> int:
+    """Publish what the outbox holds unpublished; returns how many entries were sent.
+
+    Rows are claimed under lock (SKIP LOCKED on PostgreSQL), sent, then marked in the same
+    transaction, so two relays at once do not send the same row twice.
+    """
+    sent = 0
+    while True:
+        with engine.begin() as connection:
+            rows = connection.execute(
+                select(decisions.c.decision_id, decisions.c.data)
+                .where(decisions.c.published_at.is_(None))
+                .order_by(decisions.c.decided_at)
+                .limit(batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            letters = connection.execute(
+                select(dead_letters)
+                .where(dead_letters.c.published_at.is_(None))
+                .order_by(dead_letters.c.id)
+                .limit(batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not rows and not letters:
+                return sent
+            append(redis, DECISIONS_STREAM, [{"data": row.data} for row in rows])
+            append(
+                redis,
+                DEAD_LETTERS_STREAM,
+                [
+                    {
+                        "raw": row.raw,
+                        "error": row.error,
+                        "received_at": row.received_at.isoformat(),
+                        "dead_letter_id": str(row.id),
+                    }
+                    for row in letters
+                ],
+            )
+            if rows:
+                connection.execute(
+                    update(decisions)
+                    .where(decisions.c.decision_id.in_([row.decision_id for row in rows]))
+                    .values(published_at=now)
+                )
+            if letters:
+                connection.execute(
+                    update(dead_letters)
+                    .where(dead_letters.c.id.in_([row.id for row in letters]))
+                    .values(published_at=now)
+                )
+            sent += len(rows) + len(letters)
+        if len(rows) < batch_size and len(letters) < batch_size:
+            return sent

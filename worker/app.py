@@ -1,0 +1,111 @@
+"""The one place that wires convlife: settings -> Celery app with its tasks.
+
+Tasks are transport adapters: decode, call a handler with the runtime and the clock, map
+errors to retries. The logic lives in worker/ingest.py and worker/deadlines.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import Celery, Task
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import OperationalError
+
+from events.parsing import raw_text
+from store import outbox
+from worker import deadlines, ingest
+from worker.celery_config import INGEST_TASK, RELAY_TASK, SWEEP_TASK, celery_config
+from worker.runtime import LazyRuntime
+from worker.settings import Settings
+
+log = logging.getLogger("convlife.worker")
+
+TRANSIENT = (OperationalError, RedisConnectionError, RedisTimeoutError)
+"""Errors that pass: the database or Redis is away, a deadlock. The task is retried."""
+
+MAX_POISON_RETRIES = 3
+"""How often a single event that makes the handler fail unexpectedly is tried."""
+
+
+def utcnow() -> datetime:
+    """convlife's one clock: the worker's, in UTC."""
+    return datetime.now(UTC)
+
+
+def _retry_delay(retries: int) -> int:
+    # Short and capped, well under the visibility timeout: an ETA this short is harmless.
+    return min(1 << min(retries, 5), 30)
+
+
+def create_app(settings: Settings) -> Celery:
+    """A Celery app for these settings, with convlife's tasks. Connects to nothing yet."""
+    app = Celery("convlife", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    runtime = LazyRuntime(settings)
+    app.conf.convlife_runtime = runtime
+
+    @app.task(name=INGEST_TASK, bind=True, max_retries=None)
+    def ingest_task(self: Task, payload: Any) -> dict[str, int]:
+        """Apply a batch of events (or one event)."""
+        try:
+            result = ingest.ingest(payload, runtime.get(), utcnow())
+        except TRANSIENT as error:
+            log.warning("ingest: %s; retrying", _first_line(error))
+            raise self.retry(countdown=_retry_delay(self.request.retries)) from None
+        except Exception as error:
+            items = ingest.split_payload(payload)
+            if len(items) > 1:
+                # Find the poison: each event alone, so one bad event cannot hold up the rest.
+                log.error("ingest batch failed (%s); splitting it", _first_line(error))
+                for item in items:
+                    self.apply_async(args=[[item]])
+                return {"split": len(items)}
+            if self.request.retries < MAX_POISON_RETRIES:
+                raise self.retry(countdown=_retry_delay(self.request.retries)) from None
+            _dead_letter_poison(runtime, items[0] if items else payload, error)
+            return {"dead_lettered": 1}
+        outbox.relay(runtime.get().engine, runtime.get().redis, utcnow())
+        return {
+            "applied": result.applied,
+            "duplicates": result.duplicates,
+            "dead_lettered": result.dead_lettered,
+        }
+
+    @app.task(name=SWEEP_TASK, bind=True, max_retries=3)
+    def sweep_task(self: Task) -> int:
+        """Close every conversation that is due (batch after batch, time-bounded)."""
+        try:
+            return deadlines.sweep(runtime.get(), utcnow)
+        except TRANSIENT as error:
+            # The next beat tick sweeps again; no retry needed, nothing is lost.
+            log.warning("sweep: %s", _first_line(error))
+            return 0
+
+    @app.task(name=RELAY_TASK)
+    def relay_task() -> int:
+        """Publish decisions and dead letters that are committed but not yet on Redis."""
+        try:
+            return outbox.relay(runtime.get().engine, runtime.get().redis, utcnow())
+        except TRANSIENT as error:
+            log.warning("relay: %s", _first_line(error))
+            return 0
+
+    return app
+
+
+def _dead_letter_poison(runtime: LazyRuntime, item: Any, error: Exception) -> None:
+    reason = f"processing failed: {type(error).__name__}: {_first_line(error)}"
+    now = utcnow()
+    with runtime.get().engine.begin() as connection:
+        outbox.add_dead_letter(connection, raw=raw_text(item), error=reason, received_at=now)
+    log.error("dead letter: %s", reason)
+    outbox.relay(runtime.get().engine, runtime.get().redis, now)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

@@ -1,0 +1,73 @@
+"""Every Celery setting convlife relies on, in one place, with the reason for each."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from kombu.entity import Exchange, Queue
+
+from worker.settings import Settings
+
+EVENTS_QUEUE = "convlife.events"
+CLOSES_QUEUE = "convlife.closes"
+OUTBOX_QUEUE = "convlife.outbox"
+
+INGEST_TASK = "convlife.ingest"
+SWEEP_TASK = "convlife.sweep"
+RELAY_TASK = "convlife.relay"
+
+
+def _queue(name: str) -> Queue:
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "broker_url": settings.broker_url.get_secret_value(),
+        # JSON only: a message must never be able to run code (pickle). A pickled message is
+        # refused by kombu before any task sees it.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "event_serializer": "json",
+        "accept_content": ["json"],
+        # Decisions go to the database and the streams; results would only fill Redis.
+        "task_ignore_result": True,
+        "result_backend": None,
+        # Ack after the task ran, and hand back a task whose worker died: with idempotent
+        # handlers, running twice is harmless and losing is not.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        # One message at a time per process: a message is a batch of up to hundreds of events.
+        "worker_prefetch_multiplier": 1,
+        # Redis redelivers an unacked message after this; it must exceed the longest task (a
+        # sweep is bounded by sweep_time_budget, an ingest batch by its size).
+        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout},
+        "broker_connection_retry_on_startup": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "task_queues": [_queue(EVENTS_QUEUE), _queue(CLOSES_QUEUE), _queue(OUTBOX_QUEUE)],
+        "task_default_queue": EVENTS_QUEUE,
+        "task_routes": {
+            INGEST_TASK: {"queue": EVENTS_QUEUE},
+            SWEEP_TASK: {"queue": CLOSES_QUEUE},
+            RELAY_TASK: {"queue": OUTBOX_QUEUE},
+        },
+        # Beat keeps no file: its schedule is a few fixed intervals, nothing to remember.
+        "beat_scheduler": "celery.beat:Scheduler",
+        "beat_schedule": {
+            "sweep-due-conversations": {
+                "task": SWEEP_TASK,
+                "schedule": timedelta(seconds=settings.sweep_interval),
+                # A sweep nobody ran in time is useless: the next one does its work.
+                "options": {"expires": max(settings.sweep_interval * 2, 2.0)},
+            },
+            "relay-outbox": {
+                "task": RELAY_TASK,
+                "schedule": timedelta(seconds=settings.relay_interval),
+                "options": {"expires": max(settings.relay_interval * 2, 2.0)},
+            },
+        },
+        "timezone": "UTC",
+        "enable_utc": True,
+        "worker_hijack_root_logger": False,
+    }

@@ -1,0 +1,215 @@
+"""The ingest handler: a batch of raw events in, state and decisions committed, decisions out.
+
+One validation pass, one transaction, set-based reads and writes. Per event, the rules stay:
+a bad event is dead-lettered alone, a duplicate changes nothing, order does not matter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from events.decisions import AutoClosed, ContactRouted, Route
+from events.models import (
+    AccountSettingsUpdated,
+    AgentUpdated,
+    ContactInbound,
+    ConversationEvent,
+    Event,
+    LineUpdated,
+)
+from events.parsing import InvalidEvent, parse_event, raw_text
+from policies.conversation import apply_event, touch
+from policies.inactivity import close_deadline
+from policies.routing import route_inbound
+from policies.state import AccountSettings, Conversation
+from store import configuration, conversations, idempotency, outbox
+from store.conversations import ContactLineKey, ConversationKey
+from worker.deadlines import reschedule_account
+from worker.runtime import Runtime
+
+log = logging.getLogger("convlife.ingest")
+
+
+@dataclass
+class IngestResult:
+    applied: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    decisions: list[AutoClosed | ContactRouted] = field(default_factory=list)
+
+
+def split_payload(payload: object) -> list[object]:
+    """The items of a task's payload: a list of events, or one event (a JSON list as text too)."""
+    if isinstance(payload, str | bytes):
+        try:
+            decoded = json.loads(payload)
+        except (ValueError, RecursionError):
+            return [payload]
+        if isinstance(decoded, list):
+            return list(decoded)
+        return [payload]
+    if isinstance(payload, list | tuple):
+        return list(payload)
+    return [payload]
+
+
+def validate(
+    items: list[object], runtime: Runtime, now: datetime
+) -> tuple[list[Event], list[InvalidEvent]]:
+    """Parse every item; what fails becomes an InvalidEvent (for a dead letter)."""
+    settings = runtime.settings
+    valid: list[Event] = []
+    invalid: list[InvalidEvent] = []
+    for item in items:
+        try:
+            event = parse_event(item, max_bytes=settings.max_event_bytes)
+        except InvalidEvent as error:
+            invalid.append(error)
+            continue
+        if event.occurred_at > now + settings.max_clock_skew:
+            invalid.append(
+                InvalidEvent(
+                    f"occurred_at {event.occurred_at.isoformat()} is more than "
+                    f"{settings.max_clock_skew} ahead of convlife's clock",
+                    raw_text(item),
+                    event.event_id,
+                )
+            )
+            continue
+        valid.append(event)
+    return valid, invalid
+
+
+def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
+    """Apply one task's payload in one transaction; `now` is convlife's clock (UTC)."""
+    valid, invalid = validate(split_payload(payload), runtime, now)
+    result = IngestResult(dead_lettered=len(invalid))
+    with runtime.engine.begin() as connection:
+        for error in invalid:
+            outbox.add_dead_letter(
+                connection,
+                raw=error.raw,
+                error=error.reason,
+                received_at=now,
+                account_id=_account_of(error.raw),
+                event_id=error.event_id,
+            )
+        first_of_key: dict[tuple[str, str], Event] = {}
+        for event in valid:
+            first_of_key.setdefault((event.account_id, event.event_id), event)
+        fresh_keys = idempotency.claim(connection, first_of_key.keys(), now)
+        fresh = [event for key, event in first_of_key.items() if key in fresh_keys]
+        result.duplicates = len(valid) - len(fresh)
+        result.applied = len(fresh)
+        result.decisions = apply_events(connection, fresh, runtime, now)
+        outbox.add_decisions(connection, result.decisions)
+    for error in invalid:
+        log.warning("dead letter: %s (event_id=%s)", error.reason, error.event_id)
+    return result
+
+
+def apply_events(
+    connection: Connection, events: list[Event], runtime: Runtime, now: datetime
+) -> list[AutoClosed | ContactRouted]:
+    """Apply fresh (never applied) events; returns the decisions they caused."""
+    default = runtime.settings.default_account_settings
+    rescheduled = _apply_configuration(connection, events, default)
+
+    activity = [e for e in events if isinstance(e, ConversationEvent)]
+    inbound = [e for e in events if isinstance(e, ContactInbound)]
+    conversations.create_missing(connection, activity)
+    states = conversations.lock(
+        connection,
+        {(e.account_id, e.conversation_id) for e in activity},
+        {(e.account_id, e.contact_id, e.line_id) for e in inbound},
+    )
+    accounts = {e.account_id for e in activity} | {e.account_id for e in inbound}
+    settings = configuration.account_settings(connection, accounts, default)
+    owners = configuration.line_owners(connection, {(e.account_id, e.line_id) for e in inbound})
+    active = configuration.agents_active(
+        connection,
+        {(c.account_id, c.closing_agent_id) for c in states.values() if c.closing_agent_id},
+    )
+    by_contact_line: dict[ContactLineKey, set[ConversationKey]] = defaultdict(set)
+    for key, state in states.items():
+        by_contact_line[(state.account_id, state.contact_id, state.line_id)].add(key)
+
+    changed: dict[ConversationKey, Conversation] = {}
+    decisions: list[AutoClosed | ContactRouted] = []
+    # Time order, so an inbound contact sees the conversations as they stood when it wrote.
+    timeline: list[ConversationEvent | ContactInbound] = [*activity, *inbound]
+    for event in sorted(timeline, key=lambda e: e.occurred_at):
+        if isinstance(event, ContactInbound):
+            contact_line = (event.account_id, event.contact_id, event.line_id)
+            candidates = [states[key] for key in by_contact_line[contact_line]]
+            agent_active = {
+                agent: is_active
+                for (account, agent), is_active in active.items()
+                if account == event.account_id
+            }
+            decision = route_inbound(
+                event,
+                candidates,
+                settings[event.account_id],
+                owners[(event.account_id, event.line_id)],
+                agent_active,
+                now,
+            )
+            decisions.append(decision)
+            if decision.route is Route.OPEN_CONVERSATION and decision.conversation_id:
+                key = (event.account_id, decision.conversation_id)
+                states[key] = changed[key] = touch(states[key], event.occurred_at)
+        else:
+            key = (event.account_id, event.conversation_id)
+            states[key] = changed[key] = apply_event(states.get(key), event)
+            by_contact_line[(event.account_id, event.contact_id, event.line_id)].add(key)
+
+    conversations.save(
+        connection,
+        {
+            key: (state, close_deadline(state, settings[state.account_id]))
+            for key, state in changed.items()
+        },
+    )
+    for account_id, account_settings in rescheduled.items():
+        reschedule_account(connection, account_id, account_settings)
+    return decisions
+
+
+def _apply_configuration(
+    connection: Connection, events: list[Event], default: AccountSettings
+) -> dict[str, AccountSettings]:
+    """Apply settings, line and agent updates (oldest first); returns the accounts whose close
+    setting changed, with their new settings, so their open conversations get new deadlines."""
+    rescheduled: dict[str, AccountSettings] = {}
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        if isinstance(event, AccountSettingsUpdated):
+            change = configuration.apply_settings(connection, event, default)
+            if change is not None:
+                before, after = change
+                if (
+                    before.inactivity_close_after != after.inactivity_close_after
+                    or event.account_id in rescheduled
+                ):
+                    rescheduled[event.account_id] = after
+        elif isinstance(event, LineUpdated):
+            configuration.apply_line(connection, event)
+        elif isinstance(event, AgentUpdated):
+            configuration.apply_agent(connection, event)
+    return rescheduled
+
+
+def _account_of(raw: str) -> str | None:
+    """The account a refused payload names, when it can be read: dead letters are per account."""
+    try:
+        decoded = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    account = decoded.get("account_id") if isinstance(decoded, dict) else None
+    return account[:200] if isinstance(account, str) else None

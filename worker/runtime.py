@@ -1,0 +1,53 @@
+"""What the handlers need at run time (engine, Redis, settings), built lazily in each process.
+
+Nothing connects at import time or in the parent of a prefork pool: the first task a child
+runs builds its own engine and Redis client.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+from redis import Redis
+from sqlalchemy.engine import Engine
+
+from store.db import make_engine
+from worker.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    redis: Redis
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        return cls(
+            settings=settings,
+            engine=make_engine(settings.database_url.get_secret_value()),
+            redis=Redis.from_url(settings.streams_redis_url, health_check_interval=30),
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self.redis.close()
+
+
+class LazyRuntime:
+    """One Runtime per process, built on first use and rebuilt after a fork."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._runtime: Runtime | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def get(self) -> Runtime:
+        with self._lock:
+            if self._runtime is None or self._pid != os.getpid():
+                self._runtime = Runtime.build(self.settings)
+                self._pid = os.getpid()
+            return self._runtime
