@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from events.models import Event
+from events.models import EVENT_TYPES, Event
 
 MAX_EVENT_BYTES = 64 * 1024
 """An event larger than this (as JSON) is refused: no legitimate event comes near it."""
@@ -68,6 +68,11 @@ def parse_event(payload: object, *, max_bytes: int = MAX_EVENT_BYTES) -> Event:
 def _one_line(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in error["loc"]) or "event"
-        parts.append(f"{where}: {error['msg']}")
+        loc = [str(p) for p in error["loc"]]
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            parts.append(f"type: {error['msg']}")
+            continue
+        if loc and loc[0] in EVENT_TYPES:
+            loc = loc[1:]  # pydantic prefixes the union member; the field is what helps
+        parts.append(f"{'.'.join(loc) or 'event'}: {error['msg']}")
     return "; ".join(parts)

@@ -33,6 +33,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if settings.log_level.upper() != "DEBUG":
+        # A line per task received/succeeded is noise at a sweep a second; convlife logs its
+        # own line per decision and per dead letter.
+        for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     result: int = args.command(settings, args)
     return result
 
