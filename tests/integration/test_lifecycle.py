@@ -222,7 +222,7 @@ def test_duplicates_and_out_of_order_events_change_nothing(service: Service) -> 
         line_id="line-1",
     )
     service.publish(list(reversed(history)))
-    service.publish(history + [inbound])
+    service.publish([*history, inbound])
     service.publish([inbound, inbound])
 
     decisions = service.decisions(since, account, count=2, timeout=4)
