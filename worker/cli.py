@@ -20,6 +20,7 @@ from store.streams import DEAD_LETTERS_STREAM, DECISIONS_STREAM
 from store.tables import decisions
 from worker.app import create_app
 from worker.celery_config import CLOSES_QUEUE, EVENTS_QUEUE, OUTBOX_QUEUE
+from worker.preflight import PreflightError, check_broker_eviction
 from worker.settings import Settings
 
 ALL_QUEUES = ",".join([EVENTS_QUEUE, CLOSES_QUEUE, OUTBOX_QUEUE])
@@ -98,18 +99,29 @@ def _worker_argv(settings: Settings, args: argparse.Namespace) -> list[str]:
     return argv
 
 
+def _preflight(settings: Settings) -> None:
+    try:
+        check_broker_eviction(settings.broker_url.get_secret_value())
+    except PreflightError as error:
+        logging.getLogger("convlife").critical("refusing to start: %s", error)
+        raise SystemExit(2) from None
+
+
 def _run(settings: Settings, args: argparse.Namespace) -> int:
+    _preflight(settings)
     migrate.upgrade(settings.database_url.get_secret_value())
     create_app(settings).worker_main([*_worker_argv(settings, args), "--beat"])
     return 0
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    _preflight(settings)
     create_app(settings).worker_main(_worker_argv(settings, args))
     return 0
 
 
 def _beat(settings: Settings, args: argparse.Namespace) -> int:
+    _preflight(settings)
     create_app(settings).start(["beat", f"--loglevel={settings.log_level}"])
     return 0
 
