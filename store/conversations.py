@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, tuple_, update
+from sqlalchemy import Interval, bindparam, null, or_, select, tuple_, update
 from sqlalchemy.engine import Connection, Row
 
 from events.models import ConversationEvent
@@ -126,6 +126,27 @@ def open_of_account(
     if after is not None:
         statement = statement.where(table.c.conversation_id > after)
     return [_from_row(row) for row in connection.execute(statement)]
+
+
+def reschedule_open(
+    connection: Connection, account_id: str, close_after: timedelta | None
+) -> int | None:
+    """Set every open conversation's deadline of the account to last activity + close_after,
+    in one statement; returns how many, or None where the database cannot do the arithmetic
+    (SQLite keeps datetimes as text): the caller then pages through them itself."""
+    if connection.dialect.name != "postgresql":
+        return None
+    due = (
+        null()
+        if close_after is None
+        else table.c.last_activity_at + bindparam("close_after", close_after, type_=Interval())
+    )
+    result = connection.execute(
+        update(table)
+        .where(table.c.account_id == account_id, table.c.status == Status.OPEN.value)
+        .values(close_due_at=due)
+    )
+    return result.rowcount
 
 
 def get(
