@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.engine import Connection
 
 from store.db import chunks, insert_ignoring_conflicts
@@ -33,9 +33,21 @@ def claim(connection: Connection, keys: Collection[EventKey], now: datetime) -> 
     return claimed
 
 
-def forget_before(connection: Connection, before: datetime) -> int:
-    """Drop the record of events applied before `before` (retention); returns how many."""
-    result = connection.execute(
-        delete(processed_events).where(processed_events.c.processed_at < before)
+def forget_before(connection: Connection, before: datetime, limit: int) -> int:
+    """Drop the record of up to `limit` events applied before `before`; returns how many.
+
+    Retention: a redelivery older than that is no longer recognised as a duplicate, but its
+    effect is still idempotent (state moves only forward in time, decision ids are stable).
+    """
+    oldest = (
+        select(processed_events.c.account_id, processed_events.c.event_id)
+        .where(processed_events.c.processed_at < before)
+        .order_by(processed_events.c.processed_at)
+        .limit(limit)
     )
-    return result.rowcount
+    result = connection.execute(
+        delete(processed_events).where(
+            tuple_(processed_events.c.account_id, processed_events.c.event_id).in_(oldest)
+        )
+    )
+    return int(result.rowcount)

@@ -86,6 +86,7 @@ processed_events = Table(
     Column("account_id", ID, primary_key=True),
     Column("event_id", ID, primary_key=True),
     Column("processed_at", UTCDateTime, nullable=False),
+    Index("ix_processed_events_processed_at", "processed_at"),
 )
 
 decisions = Table(

@@ -17,8 +17,14 @@ from sqlalchemy.exc import OperationalError
 
 from events.parsing import raw_text
 from store import outbox
-from worker import deadlines, ingest
-from worker.celery_config import INGEST_TASK, RELAY_TASK, SWEEP_TASK, celery_config
+from worker import deadlines, ingest, retention
+from worker.celery_config import (
+    INGEST_TASK,
+    PRUNE_TASK,
+    RELAY_TASK,
+    SWEEP_TASK,
+    celery_config,
+)
 from worker.runtime import LazyRuntime
 from worker.settings import Settings
 
@@ -68,7 +74,8 @@ def create_app(settings: Settings) -> Celery:
                 raise self.retry(countdown=_retry_delay(self.request.retries)) from None
             _dead_letter_poison(runtime, items[0] if items else payload, error)
             return {"dead_lettered": 1}
-        outbox.relay(runtime.get().engine, runtime.get().redis, utcnow())
+        if result.decisions or result.dead_lettered:
+            outbox.relay(runtime.get().engine, runtime.get().redis, utcnow())
         return {
             "applied": result.applied,
             "duplicates": result.duplicates,
@@ -83,6 +90,15 @@ def create_app(settings: Settings) -> Celery:
         except TRANSIENT as error:
             # The next beat tick sweeps again; no retry needed, nothing is lost.
             log.warning("sweep: %s", _first_line(error))
+            return 0
+
+    @app.task(name=PRUNE_TASK)
+    def prune_task() -> int:
+        """Forget applied event ids older than the retention, in bounded deletes."""
+        try:
+            return retention.prune(runtime.get(), utcnow())
+        except TRANSIENT as error:
+            log.warning("prune: %s", _first_line(error))
             return 0
 
     @app.task(name=RELAY_TASK)

@@ -16,6 +16,7 @@ OUTBOX_QUEUE = "convlife.outbox"
 INGEST_TASK = "convlife.ingest"
 SWEEP_TASK = "convlife.sweep"
 RELAY_TASK = "convlife.relay"
+PRUNE_TASK = "convlife.prune"
 
 
 def _queue(name: str) -> Queue:
@@ -51,6 +52,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             INGEST_TASK: {"queue": EVENTS_QUEUE},
             SWEEP_TASK: {"queue": CLOSES_QUEUE},
             RELAY_TASK: {"queue": OUTBOX_QUEUE},
+            PRUNE_TASK: {"queue": OUTBOX_QUEUE},
         },
         # Beat keeps no file: its schedule is a few fixed intervals, nothing to remember.
         "beat_scheduler": "celery.beat:Scheduler",
@@ -65,6 +67,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": RELAY_TASK,
                 "schedule": timedelta(seconds=settings.relay_interval),
                 "options": {"expires": max(settings.relay_interval * 2, 2.0)},
+            },
+            "prune-applied-event-ids": {
+                "task": PRUNE_TASK,
+                "schedule": timedelta(minutes=10),
+                "options": {"expires": 600},
             },
         },
         "timezone": "UTC",

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
         description="An event dated further than this in the future is dead-lettered.",
     )
     max_event_bytes: int = Field(default=64 * 1024, ge=1024)
+    idempotency_retention: timedelta = Field(
+        default=timedelta(days=30),
+        description="How long applied event ids are kept to recognise redeliveries.",
+    )
     visibility_timeout: int = Field(
         default=3600, ge=10, description="Seconds before Redis redelivers an unacked message."
     )

@@ -126,9 +126,11 @@ def upgrade() -> None:
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("account_id", "event_id"),
     )
+    op.create_index("ix_processed_events_processed_at", "processed_events", ["processed_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_processed_events_processed_at", table_name="processed_events")
     op.drop_table("processed_events")
     op.drop_table("lines")
     with op.batch_alter_table("decisions", schema=None) as batch_op:
