@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Interval, bindparam, null, or_, select, tuple_, update
+from sqlalchemy import Interval, bindparam, null, select, update
 from sqlalchemy.engine import Connection, Row
 
 from events.models import ConversationEvent
 from policies.conversation import new_conversation
 from policies.state import ClosedBy, Conversation, Status
-from store.db import chunks, insert_ignoring_conflicts
+from store.db import chunks, insert_ignoring_conflicts, upsert
 from store.tables import conversations as table
 
 ConversationKey = tuple[str, str]
@@ -49,51 +50,68 @@ def lock(
     keys: Collection[ConversationKey],
     contact_lines: Collection[ContactLineKey] = (),
 ) -> dict[ConversationKey, Conversation]:
-    """Load (and on PostgreSQL lock, in key order) the conversations with these keys, and all
-    conversations of these contacts on these lines."""
-    found: dict[ConversationKey, Conversation] = {}
-    key_list, contact_list = sorted(keys), sorted(contact_lines)
-    for start in range(0, max(len(key_list), len(contact_list)), _KEYS_PER_QUERY):
-        part_keys = key_list[start : start + _KEYS_PER_QUERY]
-        part_contacts = contact_list[start : start + _KEYS_PER_QUERY]
-        conditions = []
-        if part_keys:
-            conditions.append(tuple_(table.c.account_id, table.c.conversation_id).in_(part_keys))
-        if part_contacts:
-            conditions.append(
-                tuple_(table.c.account_id, table.c.contact_id, table.c.line_id).in_(part_contacts)
+    """Load the conversations with these keys, and all conversations of these contacts on these
+    lines; on PostgreSQL lock them, in key order, so concurrent batches cannot deadlock.
+
+    Queries go one account at a time with `IN` lists on the second key column: PostgreSQL
+    serves `account_id = :a AND conversation_id IN (…)` from the primary key in one index scan,
+    whereas a row-value `(account_id, conversation_id) IN (…)` (or an OR of them) becomes a
+    filter over every row of the account.
+    """
+    wanted = set(keys)
+    contacts_by_account: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for account_id, contact_id, line_id in contact_lines:
+        contacts_by_account[account_id].add((contact_id, line_id))
+    for account_id, pairs in sorted(contacts_by_account.items()):
+        contact_ids = sorted({contact_id for contact_id, _ in pairs})
+        for part in _pages(contact_ids):
+            rows = connection.execute(
+                select(table.c.conversation_id, table.c.contact_id, table.c.line_id).where(
+                    table.c.account_id == account_id, table.c.contact_id.in_(part)
+                )
             )
-        statement = (
-            select(table)
-            .where(or_(*conditions))
-            .order_by(table.c.account_id, table.c.conversation_id)
-            .with_for_update()
-        )
-        for row in connection.execute(statement):
-            conversation = _from_row(row)
-            found[key_of(conversation)] = conversation
+            wanted.update(
+                (account_id, row.conversation_id)
+                for row in rows
+                if (row.contact_id, row.line_id) in pairs
+            )
+    ids_by_account: dict[str, list[str]] = defaultdict(list)
+    for account_id, conversation_id in sorted(wanted):
+        ids_by_account[account_id].append(conversation_id)
+    found: dict[ConversationKey, Conversation] = {}
+    for account_id, conversation_ids in sorted(ids_by_account.items()):
+        for part in _pages(conversation_ids):
+            statement = (
+                select(table)
+                .where(table.c.account_id == account_id, table.c.conversation_id.in_(part))
+                .order_by(table.c.conversation_id)
+                .with_for_update()
+            )
+            for row in connection.execute(statement):
+                conversation = _from_row(row)
+                found[key_of(conversation)] = conversation
     return found
+
+
+def _pages(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), _KEYS_PER_QUERY):
+        yield values[start : start + _KEYS_PER_QUERY]
 
 
 def save(
     connection: Connection, changed: Mapping[ConversationKey, tuple[Conversation, datetime | None]]
 ) -> None:
-    """Write conversations (each with its close deadline) that already exist, in bulk."""
-    rows = [
-        {f"b_{name}": value for name, value in _to_row(conv, due).items()}
-        for conv, due in (changed[key] for key in sorted(changed))
-    ]
+    """Write conversations (each with its close deadline), in bulk.
+
+    Multi-row `INSERT … ON CONFLICT DO UPDATE`: the rows exist (they were
+    created and locked before), and one statement is far cheaper than an UPDATE per row.
+    """
+    rows = [_to_row(conv, due) for conv, due in (changed[key] for key in sorted(changed))]
     if not rows:
         return
-    columns = [c.name for c in table.columns if c.name not in ("account_id", "conversation_id")]
-    statement = (
-        update(table)
-        .where(table.c.account_id == bindparam("b_account_id"))
-        .where(table.c.conversation_id == bindparam("b_conversation_id"))
-        .values({name: bindparam(f"b_{name}") for name in columns})
-    )
-    for chunk in chunks(rows, _KEYS_PER_QUERY):
-        connection.execute(statement, chunk)
+    # executemany of one cached statement: SQLAlchemy folds it into multi-row VALUES pages
+    # ("insertmanyvalues") without compiling a new statement for every batch.
+    connection.execute(upsert(connection, table, ["account_id", "conversation_id"]), rows)
 
 
 def claim_due(connection: Connection, now: datetime, limit: int) -> list[Conversation]:

@@ -44,7 +44,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **kwargs)
+    # Bulk INSERTs (upserts included) go as multi-row VALUES pages even without RETURNING:
+    # psycopg's executemany otherwise sends one statement per row.
+    engine.dialect.use_insertmanyvalues_wo_returning = True
+    return engine
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -72,6 +76,26 @@ def insert_ignoring_conflicts(
     if dialect == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing(index_elements=index_elements)
     raise NotImplementedError(f"convlife supports PostgreSQL and SQLite, not {dialect}")
+
+
+def upsert(connection: Connection, table: Table, index_elements: Sequence[str]) -> Any:
+    """`INSERT … ON CONFLICT (key) DO UPDATE SET` every other column to the inserted value.
+
+    Execute it with a list of rows: SQLAlchemy sends them as multi-row VALUES pages.
+    """
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        statement: Any = postgresql.insert(table)
+    elif dialect == "sqlite":
+        statement = sqlite.insert(table)
+    else:
+        raise NotImplementedError(f"convlife supports PostgreSQL and SQLite, not {dialect}")
+    columns = {
+        column.name: statement.excluded[column.name]
+        for column in table.columns
+        if column.name not in index_elements
+    }
+    return statement.on_conflict_do_update(index_elements=index_elements, set_=columns)
 
 
 def chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterable[list[Mapping[str, Any]]]:

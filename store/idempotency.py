@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.engine import Connection
 
-from store.db import chunks, insert_ignoring_conflicts
+from store.db import insert_ignoring_conflicts
 from store.tables import processed_events
 
 EventKey = tuple[str, str]
@@ -26,9 +26,8 @@ def claim(connection: Connection, keys: Collection[EventKey], now: datetime) -> 
         connection, processed_events, ["account_id", "event_id"]
     ).returning(processed_events.c.account_id, processed_events.c.event_id)
     rows = [{"account_id": a, "event_id": e, "processed_at": now} for a, e in sorted(set(keys))]
-    for chunk in chunks(rows, 500):
-        # One statement per chunk: RETURNING from a multi-row VALUES, not executemany.
-        result = connection.execute(statement.values(chunk))
+    if rows:
+        result = connection.execute(statement, rows)
         claimed.update((row.account_id, row.event_id) for row in result)
     return claimed
 
