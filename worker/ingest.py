@@ -123,12 +123,19 @@ def apply_events(
 
     activity = [e for e in events if isinstance(e, ConversationEvent)]
     inbound = [e for e in events if isinstance(e, ContactInbound)]
-    conversations.create_missing(connection, activity)
     states = conversations.lock(
         connection,
         {(e.account_id, e.conversation_id) for e in activity},
         {(e.account_id, e.contact_id, e.line_id) for e in inbound},
     )
+    new = [e for e in activity if (e.account_id, e.conversation_id) not in states]
+    if new:
+        # Insert-if-absent, then lock: a worker racing on the same new conversation ends up
+        # waiting on the same row instead of overwriting it.
+        conversations.create_missing(connection, new)
+        states.update(
+            conversations.lock(connection, {(e.account_id, e.conversation_id) for e in new})
+        )
     accounts = {e.account_id for e in activity} | {e.account_id for e in inbound}
     settings = configuration.account_settings(connection, accounts, default)
     owners = configuration.line_owners(connection, {(e.account_id, e.line_id) for e in inbound})
