@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from events.parsing import raw_text
 from store import outbox
-from worker import deadlines, ingest, retention
+from worker import deadlines, ingest, metrics, retention
 from worker.celery_config import (
     INGEST_TASK,
     PRUNE_TASK,
@@ -25,7 +25,7 @@ from worker.celery_config import (
     SWEEP_TASK,
     celery_config,
 )
-from worker.runtime import LazyRuntime
+from worker.runtime import LazyRuntime, Runtime
 from worker.settings import Settings
 
 log = logging.getLogger("convlife.worker")
@@ -76,6 +76,12 @@ def create_app(settings: Settings) -> Celery:
             return {"dead_lettered": 1}
         if result.decisions or result.dead_lettered:
             outbox.relay(runtime.get().engine, runtime.get().redis, utcnow())
+        observe(
+            runtime.get(),
+            event_types=result.applied_types,
+            dead_letter_errors=result.dead_letter_errors,
+            made=result.decisions,
+        )
         return {
             "applied": result.applied,
             "duplicates": result.duplicates,
@@ -120,6 +126,15 @@ def _dead_letter_poison(runtime: LazyRuntime, item: Any, error: Exception) -> No
         outbox.add_dead_letter(connection, raw=raw_text(item), error=reason, received_at=now)
     log.error("dead letter: %s", reason)
     outbox.relay(runtime.get().engine, runtime.get().redis, now)
+    observe(runtime.get(), dead_letter_errors=[reason])
+
+
+def observe(runtime: Runtime, **counts: Any) -> None:
+    """Add to the shared metrics; a metrics failure never fails work already committed."""
+    try:
+        metrics.record(runtime.redis, **counts)
+    except TRANSIENT as error:
+        log.warning("metrics not recorded: %s", _first_line(error))
 
 
 def _first_line(error: BaseException) -> str:

@@ -20,6 +20,8 @@ from store.streams import DEAD_LETTERS_STREAM, DECISIONS_STREAM
 from store.tables import decisions
 from worker.app import create_app
 from worker.celery_config import CLOSES_QUEUE, EVENTS_QUEUE, OUTBOX_QUEUE
+from worker.health import CHECKS, run_checks
+from worker.metrics import serve
 from worker.preflight import PreflightError, check_broker_eviction
 from worker.settings import Settings
 
@@ -72,6 +74,16 @@ def _parser() -> argparse.ArgumentParser:
     decisions_cmd.add_argument("--account", help="only this account's decisions")
     dead = command("dead-letters", _dead_letters, "print refused events from the stream")
     dead.add_argument("--follow", "-f", action="store_true", help=follow_help)
+
+    health = command("health", _health, "check Redis, database, migrations, beat; exit 1 if not ok")
+    health.add_argument(
+        "--checks",
+        default=",".join(CHECKS),
+        help=f"comma-separated subset of {','.join(CHECKS)} (default: all)",
+    )
+    metrics_cmd = command("metrics", _metrics, "serve Prometheus metrics on /metrics")
+    metrics_cmd.add_argument("--port", type=int, default=9464)
+    metrics_cmd.add_argument("--host", default="0.0.0.0")
 
     conversation = command("conversation", _conversation, "explain one conversation")
     conversation.add_argument("action", choices=["show"])
@@ -159,6 +171,29 @@ def _read_stream(settings: Settings, stream: str, follow: bool) -> Any:
             for entry_id, fields in items:
                 last = entry_id
                 yield fields
+
+
+def _health(settings: Settings, args: argparse.Namespace) -> int:
+    names = tuple(name.strip() for name in args.checks.split(",") if name.strip())
+    unknown = [name for name in names if name not in CHECKS]
+    if unknown:
+        print(f"unknown checks: {', '.join(unknown)} (known: {', '.join(CHECKS)})")
+        return 2
+    results = run_checks(settings, names, datetime.now(UTC))
+    for result in results:
+        print(result.line())
+    return 0 if all(result.ok for result in results) else 1
+
+
+def _metrics(settings: Settings, args: argparse.Namespace) -> int:
+    serve(
+        make_engine(settings.database_url.get_secret_value()),
+        Redis.from_url(settings.streams_redis_url),
+        Redis.from_url(settings.broker_url.get_secret_value()),
+        args.port,
+        args.host,
+    )
+    return 0
 
 
 def _decisions(settings: Settings, args: argparse.Namespace) -> int:

@@ -6,7 +6,9 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
+from redis.exceptions import RedisError
 from sqlalchemy.engine import Connection
 
 from events.decisions import AutoClosed
@@ -14,9 +16,13 @@ from policies.inactivity import auto_close, close_deadline
 from policies.state import AccountSettings, Conversation
 from store import configuration, conversations, outbox
 from store.conversations import ConversationKey, key_of
+from worker import metrics
 from worker.runtime import Runtime
 
 log = logging.getLogger("convlife.sweep")
+
+HEARTBEAT_KEY = "convlife:beat:last-sweep"
+"""When a sweep last ran (ISO 8601): proof that beat sends and a worker runs the sweeps."""
 
 _PAGE = 1000
 
@@ -84,11 +90,13 @@ def sweep(runtime: Runtime, clock: Callable[[], datetime]) -> int:
     """
     started = time.monotonic()
     closed = 0
+    _best_effort(lambda: runtime.redis.set(HEARTBEAT_KEY, clock().isoformat()))
     while True:
         claimed, decisions = close_due(runtime, clock())
         closed += len(decisions)
         if decisions:
             outbox.relay(runtime.engine, runtime.redis, clock())
+            _best_effort(partial(metrics.record, runtime.redis, made=decisions))
             for decision in decisions:
                 log.info(
                     "auto-closed conversation %s of account %s: %s",
@@ -99,3 +107,11 @@ def sweep(runtime: Runtime, clock: Callable[[], datetime]) -> int:
         full = claimed >= runtime.settings.sweep_batch_size
         if not full or time.monotonic() - started > runtime.settings.sweep_time_budget:
             return closed
+
+
+def _best_effort(action: Callable[[], object]) -> None:
+    """Heartbeat and metrics must never stop closes: a Redis error here is only logged."""
+    try:
+        action()
+    except RedisError as error:
+        log.warning("sweep bookkeeping skipped: %s", error)

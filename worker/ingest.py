@@ -42,6 +42,8 @@ class IngestResult:
     duplicates: int = 0
     dead_lettered: int = 0
     decisions: list[AutoClosed | ContactRouted] = field(default_factory=list)
+    applied_types: list[str] = field(default_factory=list)
+    dead_letter_errors: list[str] = field(default_factory=list)
 
 
 def split_payload(payload: object) -> list[object]:
@@ -89,7 +91,9 @@ def validate(
 def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
     """Apply one task's payload in one transaction; `now` is convlife's clock (UTC)."""
     valid, invalid = validate(split_payload(payload), runtime, now)
-    result = IngestResult(dead_lettered=len(invalid))
+    result = IngestResult(
+        dead_lettered=len(invalid), dead_letter_errors=[error.reason for error in invalid]
+    )
     with runtime.engine.begin() as connection:
         for error in invalid:
             outbox.add_dead_letter(
@@ -107,6 +111,7 @@ def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
         fresh = [event for key, event in first_of_key.items() if key in fresh_keys]
         result.duplicates = len(valid) - len(fresh)
         result.applied = len(fresh)
+        result.applied_types = [event.type for event in fresh]
         result.decisions = apply_events(connection, fresh, runtime, now)
         outbox.add_decisions(connection, result.decisions)
     for error in invalid:

@@ -1,0 +1,16 @@
+# convlife: one image for every process (worker, beat, migrate, metrics); the command picks.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+
+COPY pyproject.toml README.md ./
+COPY events ./events
+COPY policies ./policies
+COPY store ./store
+COPY worker ./worker
+RUN pip install . && useradd --system --uid 10001 convlife
+
+USER convlife
+ENTRYPOINT ["convlife"]
+CMD ["worker"]

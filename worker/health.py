@@ -1,0 +1,81 @@
+"""`convlife health`: one line per check, exit 1 if any fails (for container probes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from redis import Redis
+from sqlalchemy import text
+
+from store.db import make_engine
+from store.migrate import current_revision, head_revision
+from worker.deadlines import HEARTBEAT_KEY
+from worker.settings import Settings
+
+CHECKS = ("redis", "database", "migrations", "beat")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'} {self.name}: {self.detail}"
+
+
+def run_checks(settings: Settings, names: tuple[str, ...], now: datetime) -> list[Check]:
+    """Run the named checks; each catches its own failure and says what it saw."""
+    engine = make_engine(settings.database_url.get_secret_value())
+    broker = Redis.from_url(settings.broker_url.get_secret_value(), socket_timeout=3)
+    streams = Redis.from_url(settings.streams_redis_url, socket_timeout=3)
+
+    def redis_check() -> str:
+        broker.ping()
+        streams.ping()
+        return "broker and streams answer"
+
+    def database_check() -> str:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return "answers"
+
+    def migrations_check() -> str:
+        current, head = current_revision(engine), head_revision()
+        if current != head:
+            raise RuntimeError(f"schema at {current}, code expects {head}: run convlife migrate")
+        return f"at head ({head})"
+
+    def beat_check() -> str:
+        raw = streams.get(HEARTBEAT_KEY)
+        if raw is None:
+            raise RuntimeError("no sweep has run yet: is beat running, and a worker on closes?")
+        last = datetime.fromisoformat(raw.decode() if isinstance(raw, bytes) else str(raw))
+        age = now - last
+        limit = max(timedelta(seconds=settings.sweep_interval * 10), timedelta(seconds=30))
+        if age > limit:
+            raise RuntimeError(f"last sweep {age.total_seconds():.0f}s ago (limit {limit})")
+        return f"last sweep {age.total_seconds():.1f}s ago"
+
+    available: dict[str, Callable[[], str]] = {
+        "redis": redis_check,
+        "database": database_check,
+        "migrations": migrations_check,
+        "beat": beat_check,
+    }
+    results = []
+    try:
+        for name in names:
+            try:
+                results.append(Check(name, True, available[name]()))
+            except Exception as error:  # a probe reports, it does not crash
+                first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                results.append(Check(name, False, f"{type(error).__name__}: {first}"))
+    finally:
+        engine.dispose()
+        broker.close()
+        streams.close()
+    return results
