@@ -119,6 +119,7 @@ dead_letters = Table(
     Column("error", Text, nullable=False),
     Column("raw", Text, nullable=False),
     Column("published_at", UTCDateTime, nullable=True),
+    Column("replayed_at", UTCDateTime, nullable=True),
     Index(
         "ix_dead_letters_unpublished",
         "id",

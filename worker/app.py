@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from events.parsing import raw_text
 from store import outbox
-from worker import deadlines, ingest, metrics, retention
+from worker import deadlines, ingest, logs, metrics, retention
 from worker.celery_config import (
     INGEST_TASK,
     PRUNE_TASK,
@@ -124,7 +124,7 @@ def _dead_letter_poison(runtime: LazyRuntime, item: Any, error: Exception) -> No
     now = utcnow()
     with runtime.get().engine.begin() as connection:
         outbox.add_dead_letter(connection, raw=raw_text(item), error=reason, received_at=now)
-    log.error("dead letter: %s", reason)
+    logs.dead_letter(reason, None, None)
     outbox.relay(runtime.get().engine, runtime.get().redis, now)
     observe(runtime.get(), dead_letter_errors=[reason])
 

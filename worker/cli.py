@@ -18,6 +18,7 @@ from store import configuration, conversations, migrate
 from store.db import make_engine
 from store.streams import DEAD_LETTERS_STREAM, DECISIONS_STREAM
 from store.tables import decisions
+from worker import logs, ops
 from worker.app import create_app
 from worker.celery_config import CLOSES_QUEUE, EVENTS_QUEUE, OUTBOX_QUEUE
 from worker.health import CHECKS, run_checks
@@ -32,15 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    if settings.log_level.upper() != "DEBUG":
-        # A line per task received/succeeded is noise at a sweep a second; convlife logs its
-        # own line per decision and per dead letter.
-        for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    logs.configure(settings.log_level, settings.log_format)
     result: int = args.command(settings, args)
     return result
 
@@ -72,8 +65,14 @@ def _parser() -> argparse.ArgumentParser:
     decisions_cmd = command("decisions", _decisions, "print decisions from the stream")
     decisions_cmd.add_argument("--follow", "-f", action="store_true", help=follow_help)
     decisions_cmd.add_argument("--account", help="only this account's decisions")
-    dead = command("dead-letters", _dead_letters, "print refused events from the stream")
-    dead.add_argument("--follow", "-f", action="store_true", help=follow_help)
+    dead = command("dead-letters", _dead_letters, "list, follow or replay refused events")
+    dead.add_argument("action", choices=["list", "follow", "replay"])
+    dead.add_argument("id", nargs="?", type=int, help="replay: the dead letter's id")
+    dead.add_argument(
+        "file", nargs="?", help="replay: the fixed event (a JSON file, or - for stdin)"
+    )
+    dead.add_argument("--limit", type=int, default=50)
+    command("reindex", _reindex, "recompute every open conversation's close deadline")
 
     health = command("health", _health, "check Redis, database, migrations, beat; exit 1 if not ok")
     health.add_argument(
@@ -90,9 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     conversation.add_argument("account_id")
     conversation.add_argument("conversation_id")
 
-    account = command("settings", _settings, "an account's settings (or the defaults)")
-    account.add_argument("action", choices=["show"])
+    account = command("settings", _settings, "show or set an account's settings")
+    account.add_argument("action", choices=["show", "set"])
     account.add_argument("account_id")
+    account.add_argument("--close-after", help="set: P7D, PT24H, seconds, or never")
+    account.add_argument("--window", help="set: reassignment window, or never")
+    account.add_argument("--bot", choices=["on", "off"], help="set: the bot flow")
     return parser
 
 
@@ -206,8 +208,33 @@ def _decisions(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
-    for fields in _read_stream(settings, DEAD_LETTERS_STREAM, args.follow):
-        print(json.dumps(fields, ensure_ascii=False), flush=True)
+    if args.action == "list":
+        ops.dead_letters_list(settings, args.limit)
+        return 0
+    if args.action == "follow":
+        for fields in _read_stream(settings, DEAD_LETTERS_STREAM, follow=True):
+            print(json.dumps(fields, ensure_ascii=False), flush=True)
+        return 0
+    if args.id is None:
+        print("replay needs the dead letter's id (see: convlife dead-letters list)")
+        return 2
+    fixed = None
+    if args.file is not None:
+        source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+        with source:
+            fixed = source.read()
+    try:
+        event_id = ops.dead_letters_replay(settings, args.id, fixed)
+    except (LookupError, ValueError) as error:
+        print(f"not replayed: {error}")
+        return 1
+    print(f"replayed dead letter {args.id} as event {event_id}")
+    return 0
+
+
+def _reindex(settings: Settings, args: argparse.Namespace) -> int:
+    total = ops.reindex(settings)
+    print(f"rescheduled {total} open conversations")
     return 0
 
 
@@ -270,6 +297,16 @@ def _explain(state: Any, due: datetime | None, account: Any, now: datetime) -> s
 
 
 def _settings(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "set":
+        try:
+            event = ops.settings_set(
+                settings, args.account_id, args.close_after, args.window, args.bot
+            )
+        except ValueError as error:
+            print(f"not set: {error}")
+            return 2
+        print(f"published {json.dumps(event)}")
+        return 0
     engine = make_engine(settings.database_url.get_secret_value())
     with engine.connect() as connection:
         account = configuration.account_settings(

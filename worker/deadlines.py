@@ -16,7 +16,7 @@ from policies.inactivity import auto_close, close_deadline
 from policies.state import AccountSettings, Conversation
 from store import configuration, conversations, outbox
 from store.conversations import ConversationKey, key_of
-from worker import metrics
+from worker import logs, metrics
 from worker.runtime import Runtime
 
 log = logging.getLogger("convlife.sweep")
@@ -98,12 +98,7 @@ def sweep(runtime: Runtime, clock: Callable[[], datetime]) -> int:
             outbox.relay(runtime.engine, runtime.redis, clock())
             _best_effort(partial(metrics.record, runtime.redis, made=decisions))
             for decision in decisions:
-                log.info(
-                    "auto-closed conversation %s of account %s: %s",
-                    decision.conversation_id,
-                    decision.account_id,
-                    decision.reason,
-                )
+                logs.decision(decision)
         full = claimed >= runtime.settings.sweep_batch_size
         if not full or time.monotonic() - started > runtime.settings.sweep_time_budget:
             return closed

@@ -7,7 +7,6 @@ a bad event is dead-lettered alone, a duplicate changes nothing, order does not 
 from __future__ import annotations
 
 import json
-import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,10 +29,9 @@ from policies.routing import route_inbound
 from policies.state import AccountSettings, Conversation
 from store import configuration, conversations, idempotency, outbox
 from store.conversations import ContactLineKey, ConversationKey
+from worker import logs
 from worker.deadlines import reschedule_account
 from worker.runtime import Runtime
-
-log = logging.getLogger("convlife.ingest")
 
 
 @dataclass
@@ -115,7 +113,9 @@ def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
         result.decisions = apply_events(connection, fresh, runtime, now)
         outbox.add_decisions(connection, result.decisions)
     for error in invalid:
-        log.warning("dead letter: %s (event_id=%s)", error.reason, error.event_id)
+        logs.dead_letter(error.reason, _account_of(error.raw), error.event_id)
+    for made in result.decisions:
+        logs.decision(made)
     return result
 
 

@@ -7,7 +7,7 @@ environment anywhere else.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     )
     concurrency: int | None = Field(default=None, ge=1, description="Worker processes.")
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per log line, with ids as fields."
+    )
 
     @field_validator("default_inactivity_close_after", "default_reassignment_window", mode="before")
     @classmethod

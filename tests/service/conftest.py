@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from policies.state import Conversation
 from store import conversations
 from store.tables import dead_letters, decisions
+from worker.deadlines import close_due
 from worker.ingest import IngestResult, ingest
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -28,10 +29,14 @@ class Service:
     def ingest(self, payload: Any, now: datetime) -> IngestResult:
         return ingest(payload, self.runtime, now)
 
-    def close_due(self, now: datetime) -> list[Any]:
-        from worker.deadlines import close_due
-
-        return close_due(self.runtime, now)[1]
+    def close_due(self, now: datetime, account: str) -> list[Any]:
+        """Sweep everything due at `now`; the account's closes (tests share a database)."""
+        closed = []
+        while True:
+            claimed, made = close_due(self.runtime, now)
+            closed += [d for d in made if d.account_id == account]
+            if claimed < self.runtime.settings.sweep_batch_size:
+                return closed
 
     def conversation(self, account: str, conversation_id: str) -> tuple[Conversation, Any]:
         with self.runtime.engine.connect() as connection:

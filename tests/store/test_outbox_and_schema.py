@@ -98,3 +98,13 @@ def test_applied_event_ids_are_forgotten_after_the_retention_in_bounded_deletes(
 
 def test_migrations_bring_the_database_to_the_head_revision(engine: Engine) -> None:
     assert current_revision(engine) == head_revision() is not None
+
+
+def test_the_migrations_create_exactly_the_tables_the_code_declares(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from store.tables import metadata
+
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
