@@ -414,3 +414,17 @@ def test_decisions_are_stored_as_their_json(service: Service) -> None:
     account = account_with(service, bot=True)
     service.ingest(inbound(account, T0), T0)
     assert json.dumps(routed(service, account))
+
+
+def test_a_dead_letter_is_logged_with_its_ids_and_without_its_payload(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    account = account_with(service)
+    secret = "my card is 4111 1111 1111 1111"
+    bad = {**inbound(account, T0), "contact_id": None, "note": secret}
+    with caplog.at_level("INFO"):
+        service.ingest([bad], T0)
+    [record] = [r for r in caplog.records if r.name == "convlife.dead_letters"]
+    assert (record.account_id, record.event_id) == (account, bad["event_id"])  # type: ignore[attr-defined]
+    assert secret not in caplog.text
+    assert [row.raw for row in service.dead_letters(secret)]  # kept in the database, though
