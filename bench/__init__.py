@@ -1,0 +1,1 @@
+"""The benchmark: `python -m bench all --quick` (about 2 minutes) or `--full`; see README."""

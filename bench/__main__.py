@@ -1,0 +1,196 @@
+"""`python -m bench all [--tiny|--quick|--full] [--out DIR]`: every figure beside its baseline,
+measured in one run, printed as one table and written as JSON, Markdown and a PNG plot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import workloads
+from bench.harness import staged
+
+SIZES = {
+    #        events, noop, open conv, due sample, window s, burst, naive ETA tasks
+    "tiny": (2_000, 1_000, 2_000, 50, 5, 500, 1_000),
+    "quick": (20_000, 10_000, 100_000, 500, 10, 10_000, 20_000),
+    "full": (100_000, 30_000, 1_000_000, 2_000, 20, 100_000, 60_000),
+}
+
+
+def main() -> None:
+    # SIGTERM unwinds like Ctrl-C, so the finally blocks stop every process started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("what", choices=["all"])
+    mode = parser.add_mutually_exclusive_group()
+    for name in SIZES:
+        mode.add_argument(f"--{name}", dest="mode", action="store_const", const=name)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    mode_name = args.mode or "quick"
+    events, noop, open_count, due, window, burst_size, naive = SIZES[mode_name]
+    results: dict[str, Any] = {"mode": mode_name, "machine": machine()}
+    started = time.time()
+    with tempfile.TemporaryDirectory() as workdir, staged(Path(workdir)) as stage:
+        try:
+            print(f"[bench] ingest, PostgreSQL, {events} events", flush=True)
+            results["ingest_postgresql"] = workloads.ingest(
+                stage, stage.fresh_postgres(), events, "pg"
+            )
+            print(f"[bench] ingest, SQLite, {events} events", flush=True)
+            results["ingest_sqlite"] = workloads.ingest(
+                stage, stage.fresh_sqlite(), events, "sqlite"
+            )
+            print(f"[bench] baseline: Celery no-op task per event, {noop} events", flush=True)
+            results["celery_noop"] = workloads.celery_noop(stage, noop)
+            print(f"[bench] close lag with {open_count} open conversations", flush=True)
+            results["close_lag"] = workloads.close_lag(stage, open_count, due, window)
+            print(f"[bench] burst: {burst_size} due at once", flush=True)
+            results["burst"] = workloads.burst(stage, burst_size)
+            print(f"[bench] baseline: naive ETA design, {naive} pending tasks", flush=True)
+            results["naive_eta"] = workloads.naive_eta(stage, naive)
+        finally:
+            stage.drop_postgres()
+    results["seconds"] = round(time.time() - started, 1)
+    write(results, args.out)
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+    }
+
+
+def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(figure, convlife, baseline or target, ratio/verdict)."""
+    pg, lite, noop = r["ingest_postgresql"], r["ingest_sqlite"], r["celery_noop"]
+    lag, burst, naive = r["close_lag"], r["burst"], r["naive_eta"]
+    ratio = pg["events_per_second"] / max(noop["events_per_second"], 1)
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    closed_in = burst["all_closed_seconds"]
+    return [
+        (
+            "ingest, PostgreSQL (events/s)",
+            f"{pg['events_per_second']:,}",
+            f"Celery no-op task per event: {noop['events_per_second']:,}/s",
+            f"{ratio:.1f}x; target >= 10,000/s and >= 10x: "
+            f"{verdict(pg['events_per_second'] >= 10_000 and ratio >= 10)}",
+        ),
+        (
+            "ingest, SQLite (events/s)",
+            f"{lite['events_per_second']:,}",
+            "target >= 5,000/s",
+            verdict(lite["events_per_second"] >= 5_000),
+        ),
+        (
+            f"close lag p99 / max, {lag['open_conversations']:,} open (s)",
+            f"{lag['lag_p99_s']} / {lag['lag_max_s']} "
+            f"({lag['closed']}/{lag['due_sampled']} closed)",
+            "target p99 <= 1 s, max <= 2 s",
+            verdict(
+                lag["lag_p99_s"] <= 1
+                and lag["lag_max_s"] <= 2
+                and lag["closed"] == lag["due_sampled"]
+            ),
+        ),
+        (
+            f"burst: {burst['conversations_due_at_once']:,} due at once, all closed in (s)",
+            str(closed_in),
+            "target <= 30 s",
+            verdict(closed_in is not None and closed_in <= 30),
+        ),
+        (
+            "burst: other accounts' event lag p50 / max (s)",
+            f"{burst['other_lag_p50_s']} / {burst['other_lag_max_s']}",
+            "target max <= 2 s",
+            verdict(burst["other_lag_max_s"] <= 2),
+        ),
+        (
+            f"worker RSS growth, 0 -> {lag['open_conversations']:,} open (MB)",
+            str(lag["worker_rss_growth_mb"]),
+            f"naive ETA design: +{naive['rss_growth_mb']} MB for {naive['pending_eta_tasks']:,}"
+            f" tasks (~{naive['extrapolated_growth_for_1m_mb']:,} MB per 1M)",
+            verdict(lag["worker_rss_growth_mb"] <= 50),
+        ),
+        (
+            "Redis bytes per open conversation",
+            str(lag["redis_bytes_per_open_conversation"]),
+            "target <= 200 (deadlines live in PostgreSQL)",
+            verdict(lag["redis_bytes_per_open_conversation"] <= 200),
+        ),
+    ]
+
+
+def write(results: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    rows = table(results)
+    m = results["machine"]
+    header = (
+        f"convlife benchmark, {results['mode']} mode, {m['date']}, {m['cores']} cores "
+        f"({m['cpu']}), Python {m['python']}, {results['seconds']} s"
+    )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    print("\n" + header)
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    markdown = [
+        f"# {header}",
+        "",
+        "| figure | convlife | baseline / target | verdict |",
+        "| --- | --- | --- | --- |",
+    ]
+    markdown += [f"| {' | '.join(row)} |" for row in rows]
+    markdown += ["", "Reproduce: `python -m bench all --" + results["mode"] + "`", ""]
+    (out / "latest.md").write_text("\n".join(markdown))
+    (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    plot(results["close_lag"]["lags"], out / "latest.png", header)
+    print(f"\nwritten: {out / 'latest.md'}, {out / 'latest.json'}, {out / 'latest.png'}")
+
+
+def plot(lags: list[float], path: Path, title: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("[bench] matplotlib is not installed (pip install '.[bench]'): no plot")
+        return
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    axis.hist(lags, bins=40, color="#3b7dd8")
+    axis.axvline(1.0, color="orange", linestyle="--", label="p99 target (1 s)")
+    axis.axvline(2.0, color="red", linestyle="--", label="max target (2 s)")
+    axis.set_xlabel("close lag: deadline -> auto_closed on the stream (s)")
+    axis.set_ylabel("conversations")
+    axis.set_title(title, fontsize=8)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    main()
