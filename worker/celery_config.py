@@ -43,7 +43,16 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         # Redis redelivers an unacked message after this; it must exceed the longest task (a
         # sweep is bounded by sweep_time_budget, an ingest batch by its size).
-        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout},
+        #
+        # kombu looks for such messages every unacked_restore_interval x unacked_restore_throttle
+        # seconds (10 x 10 by default: 100 s, whatever the timeout). Scan every tenth of the
+        # timeout instead (at most a minute), so a dead worker's batch comes back soon after
+        # the timeout; the scan is one ZRANGE.
+        "broker_transport_options": {
+            "visibility_timeout": settings.visibility_timeout,
+            "unacked_restore_interval": max(1, min(60, settings.visibility_timeout // 10)),
+            "unacked_restore_throttle": 1,
+        },
         "broker_connection_retry_on_startup": True,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "task_queues": [_queue(EVENTS_QUEUE), _queue(CLOSES_QUEUE), _queue(OUTBOX_QUEUE)],
