@@ -40,7 +40,7 @@ def add_decisions(connection: Connection, items: Iterable[AutoClosed | ContactRo
     statement = insert_ignoring_conflicts(connection, decisions, ["decision_id"]).returning(
         decisions.c.decision_id
     )
-    return [row.decision_id for row in connection.execute(statement.values(rows))]
+    return [row.decision_id for row in connection.execute(statement, rows)]
 
 
 def add_dead_letter(
