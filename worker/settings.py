@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     default_bot_enabled: bool = False
 
     sweep_interval: float = Field(
-        default=1.0, gt=0, description="Seconds between beat's sweeps for due conversations."
+        default=0.5, gt=0, description="Seconds between beat's sweeps for due conversations."
     )
     sweep_batch_size: int = Field(default=500, ge=1, description="Conversations closed per txn.")
     sweep_time_budget: float = Field(
