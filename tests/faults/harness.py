@@ -42,6 +42,10 @@ class Counts:
     routed: int
     auto_closed: int
     closed_conversations: set[tuple[str, str]] = field(default_factory=set)
+    doubled: int = 0
+    """Inbounds routed twice plus idle periods closed twice (the stream aside)."""
+    unpublished: int = 0
+    """Decisions committed but never relayed (published_at still empty)."""
 
     def line(self) -> str:
         return (
@@ -255,6 +259,8 @@ class Stack:
             routed=len(routed),
             auto_closed=len(closes),
             closed_conversations={(account, conversation) for account, conversation, _ in closes},
+            doubled=(len(routed) - len(set(routed))) + (len(closes) - len(set(closes))),
+            unpublished=sum(1 for r in rows if r.published_at is None),
         )
 
     def drain(self, driver: Driver, accepted: int, timeout: float = 60) -> Counts:
@@ -269,7 +275,7 @@ class Stack:
                 counts.lost == 0
                 and counts.routed >= driver.inbound_count()
                 and driver.must_close() <= counts.closed_conversations
-                and counts.duplicated_effects == 0
+                and counts.unpublished == 0
             )
 
         # On timeout the caller's assertions say what is wrong, with the figures.
