@@ -36,8 +36,12 @@ def raw_text(payload: object) -> str:
         return payload
     try:
         return json.dumps(payload, ensure_ascii=False, default=repr)
-    except (ValueError, RecursionError):
+    except (ValueError, TypeError, RecursionError):  # cycles, non-string keys, deep nesting
+        pass
+    try:
         return repr(payload)[: MAX_RAW_KEPT + 1]
+    except RecursionError:
+        return f"<{type(payload).__name__} nested too deeply to show>"
 
 
 def parse_event(payload: object, *, max_bytes: int = MAX_EVENT_BYTES) -> Event:

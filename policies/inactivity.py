@@ -15,7 +15,10 @@ def close_deadline(conversation: Conversation, settings: AccountSettings) -> dat
     """When the conversation closes if nothing else happens; None if it never will."""
     if not conversation.is_open or settings.inactivity_close_after is None:
         return None
-    return conversation.last_activity_at + settings.inactivity_close_after
+    try:
+        return conversation.last_activity_at + settings.inactivity_close_after
+    except OverflowError:  # past year 9999: a setting that long means Never in practice
+        return None
 
 
 def is_due(conversation: Conversation, settings: AccountSettings, now: datetime) -> bool:

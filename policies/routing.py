@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from events.decisions import ContactRouted, Route
 from events.models import ContactInbound
@@ -126,7 +126,7 @@ def _why_not_previous_agent(
         return f"conversation {previous.conversation_id} was closed without a close reason"
     if settings.reassignment_window is None:
         return "the account has no reassignment window"
-    if inbound.occurred_at >= previous.closed_at + settings.reassignment_window:
+    if _window_over(inbound.occurred_at, previous.closed_at, settings.reassignment_window):
         return (
             f"the {humanize(settings.reassignment_window)} reassignment window after "
             f"conversation {previous.conversation_id} is over"
@@ -134,3 +134,10 @@ def _why_not_previous_agent(
     if not agent_active.get(previous.closing_agent_id, True):
         return f"agent {previous.closing_agent_id} is no longer active"
     return None
+
+
+def _window_over(wrote_at: datetime, closed_at: datetime, window: timedelta) -> bool:
+    try:
+        return wrote_at >= closed_at + window
+    except OverflowError:  # the window ends after year 9999: it is not over
+        return False

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, get_args
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
 from events.decisions import AutoClosed, ContactRouted, Route, parse_decision
-from events.models import EVENT_TYPES, AccountSettingsUpdated
-from events.parsing import MAX_RAW_KEPT, InvalidEvent, parse_event
+from events.models import EVENT_TYPES, AccountSettingsUpdated, ContactInbound, Event
+from events.parsing import MAX_EVENT_BYTES, MAX_RAW_KEPT, InvalidEvent, parse_event
 from tests.support import conversation_event, event, utc
 
 T = utc("2026-03-01T10:00:00")
@@ -195,3 +196,354 @@ def test_decisions_round_trip_through_their_json() -> None:
     for decision in (closed, routed):
         assert parse_decision(decision.model_dump_json()) == decision
     assert json.loads(closed.model_dump_json())["inactivity_close_after"] == "P3D"
+
+
+# --- Every type, every field, every hostile shape ---------------------------------------------
+
+MODELS: dict[str, type[BaseModel]] = {
+    get_args(model.model_fields["type"].annotation)[0]: model
+    for model in get_args(get_args(Event)[0])
+}
+
+
+def test_every_event_type_has_a_model_and_a_valid_example() -> None:
+    assert set(MODELS) == set(EVENT_TYPES) == set(VALID)
+
+
+@pytest.mark.parametrize("type_", EVENT_TYPES)
+def test_each_type_parses_into_its_own_frozen_model(type_: str) -> None:
+    parsed = parse_event(json.dumps(VALID[type_]).encode())
+    assert type(parsed) is MODELS[type_]
+    assert parsed.event_id == VALID[type_]["event_id"]
+    with pytest.raises(ValidationError):
+        parsed.account_id = "another"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("type_", EVENT_TYPES)
+def test_unknown_extra_fields_change_nothing_in_any_type(type_: str) -> None:
+    extra = {"upstream_v2": {"nested": [1, 2]}, "priority": 3, "tags": None}
+    assert parse_event({**VALID[type_], **extra}) == parse_event(VALID[type_])
+
+
+REQUIRED = [
+    pytest.param(type_, name, id=f"{type_}-without-{name}")
+    for type_, model in MODELS.items()
+    for name, field in model.model_fields.items()
+    if field.is_required()
+]
+
+
+@pytest.mark.parametrize(("type_", "field"), REQUIRED)
+def test_every_required_field_left_out_is_named_in_the_reason(type_: str, field: str) -> None:
+    payload = {k: v for k, v in VALID[type_].items() if k != field}
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(payload)
+    assert caught.value.reason.startswith(f"{field}:" if field != "type" else "type:")
+    assert caught.value.event_id == (None if field == "event_id" else VALID[type_]["event_id"])
+
+
+@pytest.mark.parametrize(
+    ("type_", "change", "reason"),
+    [
+        (
+            "conversation.opened",
+            {"bot": "maybe"},
+            "bot: Input should be a valid boolean, unable to interpret input",
+        ),
+        (
+            "agent.updated",
+            {"active": "nope"},
+            "active: Input should be a valid boolean, unable to interpret input",
+        ),
+        (
+            "account.settings_updated",
+            {"bot_enabled": [1]},
+            "bot_enabled: Input should be a valid boolean",
+        ),
+        (
+            "conversation.closed",
+            {"close_reason": "x" * 501},
+            "close_reason: String should have at most 500 characters",
+        ),
+        (
+            "contact.inbound",
+            {"line_id": "l" * 201},
+            "line_id: String should have at most 200 characters",
+        ),
+        (
+            "contact.inbound",
+            {"contact_id": "   "},
+            "contact_id: String should have at least 1 character",
+        ),
+        (
+            "conversation.closed",
+            {"closed_by": "robot"},
+            "closed_by: Input should be 'agent' or 'system'",
+        ),
+        ("line.updated", {"agent_id": 5}, "agent_id: Input should be a valid string"),
+        ("contact.inbound", {"event_id": 7}, "event_id: Input should be a valid string"),
+        (
+            "contact.inbound",
+            {"occurred_at": "2026-03-01T10:00:00"},
+            "occurred_at: Input should have timezone info",
+        ),
+        (
+            "conversation.note",
+            {"occurred_at": "2026-03-01T10:00:00.000001"},
+            "occurred_at: Input should have timezone info",
+        ),
+        (
+            "conversation.message",
+            {"sender": "agent", "agent_id": None},
+            "event: Value error, a message with sender 'agent' needs agent_id",
+        ),
+    ],
+    ids=[
+        "bool-as-word",
+        "active-as-word",
+        "bool-as-list",
+        "close-reason-too-long",
+        "id-too-long",
+        "blank-id",
+        "bad-enum",
+        "id-as-number",
+        "event-id-as-number",
+        "naive-datetime",
+        "naive-datetime-with-µs",
+        "agent-message-without-agent",
+    ],
+)
+def test_a_mistyped_field_is_refused_with_a_reason_that_names_it(
+    type_: str, change: dict[str, Any], reason: str
+) -> None:
+    assert reason_of({**VALID[type_], **change}) == reason
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    ["2026-03-01T10:00:00Z", "2026-03-01T11:00:00+01:00", "2026-03-01T07:00:00-03:00"],
+)
+def test_any_offset_is_accepted_and_names_the_same_instant(occurred_at: str) -> None:
+    assert parse_event({**VALID["contact.inbound"], "occurred_at": occurred_at}).occurred_at == T
+
+
+def test_ids_are_stripped_of_surrounding_whitespace() -> None:
+    parsed = parse_event({**VALID["contact.inbound"], "contact_id": "  k  "})
+    assert isinstance(parsed, ContactInbound)
+    assert parsed.contact_id == "k"
+
+
+def test_every_error_of_one_event_is_listed_on_one_line() -> None:
+    payload = {
+        k: v for k, v in VALID["contact.inbound"].items() if k not in {"line_id", "contact_id"}
+    }
+    assert reason_of(payload) == "contact_id: Field required; line_id: Field required"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("P7D", timedelta(days=7)),
+        ("PT24H", timedelta(days=1)),
+        ("P1DT2H30M", timedelta(days=1, hours=2, minutes=30)),
+        ("PT0.000001S", timedelta(microseconds=1)),
+        (3600, timedelta(hours=1)),
+        (1, timedelta(seconds=1)),
+        (0.5, timedelta(milliseconds=500)),
+        (None, None),
+    ],
+    ids=["P7D", "PT24H", "P1DT2H30M", "1µs", "3600s", "1s", "half-second", "null-is-never"],
+)
+@pytest.mark.parametrize("field", ["inactivity_close_after", "reassignment_window"])
+def test_both_durations_accept_iso_8601_or_seconds_or_null(
+    field: str, given: object, expected: timedelta | None
+) -> None:
+    parsed = parse_event({**VALID["account.settings_updated"], field: given})
+    assert isinstance(parsed, AccountSettingsUpdated)
+    assert getattr(parsed, field) == expected
+    assert field in parsed.model_fields_set
+
+
+@pytest.mark.parametrize(
+    "given",
+    [0, 0.0, -1, -3600, "PT0S", "P0D", "-PT1H", "-P7D"],
+    ids=["0", "0.0", "-1", "-3600", "PT0S", "P0D", "-PT1H", "-P7D"],
+)
+@pytest.mark.parametrize("field", ["inactivity_close_after", "reassignment_window"])
+def test_a_zero_or_negative_duration_is_refused_and_null_is_the_way_to_say_never(
+    field: str, given: object
+) -> None:
+    assert reason_of({**VALID["account.settings_updated"], field: given}) == (
+        f"{field}: Value error, a duration must be positive (use null for Never)"
+    )
+
+
+@pytest.mark.parametrize("given", ["tomorrow", "", "P", "P7X", "a fortnight", [7], {"days": 7}])
+def test_a_duration_that_is_not_one_is_refused_naming_the_field(given: object) -> None:
+    assert reason_of(
+        {**VALID["account.settings_updated"], "reassignment_window": given}
+    ).startswith("reassignment_window: ")
+
+
+def _deep_list(depth: int) -> list[Any]:
+    root: list[Any] = []
+    node = root
+    for _ in range(depth):
+        child: list[Any] = []
+        node.append(child)
+        node = child
+    return root
+
+
+MB = 1024 * 1024
+HOSTILE = {
+    "empty-string": "",
+    "empty-bytes": b"",
+    "whitespace": "  \n ",
+    "half-an-object": '{"type": "contact.inbound"',
+    "trailing-garbage": json.dumps(VALID["contact.inbound"]) + " x",
+    "json-null": "null",
+    "json-true": "true",
+    "json-string": '"contact.inbound"',
+    "json-number": "3.5",
+    "json-list": "[]",
+    "json-list-of-an-event": json.dumps([VALID["contact.inbound"]]),
+    "python-none": None,
+    "python-list": [VALID["contact.inbound"]],
+    "python-float": 1.5,
+    "python-object": object(),
+    "not-utf-8-bytes": b'{"type": "\xff\xfe"}',
+    "lone-surrogate": '{"type": "\ud800"}',
+    "type-is-a-number": {**VALID["contact.inbound"], "type": 3},
+    "type-is-null": {**VALID["contact.inbound"], "type": None},
+    "1MB-string": "x" * MB,
+    "1MB-bytes": b"x" * MB,
+    "1MB-json-event": json.dumps({**VALID["contact.inbound"], "junk": "x" * MB}),
+    "100000-[": "[" * 100_000,
+    "100000-[-as-bytes": b"[" * 100_000,
+    "deep-objects-in-an-event": json.dumps(VALID["contact.inbound"])[:-1]
+    + ', "junk": '
+    + '{"a":' * 5_000
+    + "1"
+    + "}" * 5_000
+    + "}",
+    "100000-deep-python-list": _deep_list(100_000),
+    "100000-deep-python-value": {**VALID["contact.inbound"], "contact_id": _deep_list(100_000)},
+    "only-non-string-keys": {("not", "a", "string"): 1, 2: "x"},
+}
+
+
+@pytest.mark.parametrize("payload", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_input_always_ends_as_an_invalid_event(payload: object) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(payload)
+    assert caught.value.reason
+    assert "\n" not in caught.value.reason
+    assert len(caught.value.raw) <= MAX_RAW_KEPT + len("…[cut]")
+
+
+@pytest.mark.parametrize("payload", ["[" * 100_000, b"[" * 100_000], ids=["text", "bytes"])
+def test_json_nested_too_deeply_is_refused_even_under_a_generous_size_limit(
+    payload: str | bytes,
+) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(payload, max_bytes=10 * MB)
+    assert caught.value.reason.startswith("not JSON: maximum recursion depth exceeded")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    ["x" * MB, b"x" * MB, {**VALID["contact.inbound"], "junk": "x" * MB}],
+    ids=["text", "bytes", "dict"],
+)
+def test_a_payload_over_the_limit_is_refused_before_it_is_decoded(payload: object) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(payload)
+    assert caught.value.reason == f"payload larger than {MAX_EVENT_BYTES} bytes"
+    assert caught.value.raw.endswith("…[cut]")
+
+
+def test_the_size_limit_counts_utf8_bytes_and_the_limit_itself_is_allowed() -> None:
+    text = json.dumps({**VALID["contact.inbound"], "note": "é" * 100}, ensure_ascii=False)
+    size = len(text.encode())
+    assert size == len(text) + 100
+    assert parse_event(text, max_bytes=size).type == "contact.inbound"
+    with pytest.raises(InvalidEvent, match="payload larger than"):
+        parse_event(text, max_bytes=size - 1)
+
+
+@pytest.mark.parametrize(
+    ("length", "kept"),
+    [
+        (1, "x"),
+        (MAX_RAW_KEPT - 1, "x" * (MAX_RAW_KEPT - 1)),
+        (MAX_RAW_KEPT, "x" * MAX_RAW_KEPT),
+        (MAX_RAW_KEPT + 1, "x" * MAX_RAW_KEPT + "…[cut]"),
+        (MB, "x" * MAX_RAW_KEPT + "…[cut]"),
+    ],
+    ids=["tiny", "just-under", "exactly-the-limit", "one-over", "1MB"],
+)
+def test_the_raw_payload_kept_is_cut_to_max_raw_kept(length: int, kept: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event("x" * length, max_bytes=10 * MB)
+    assert caught.value.raw == kept
+
+
+def test_the_raw_payload_of_a_refused_dict_is_its_json() -> None:
+    payload = {**VALID["contact.inbound"], "line_id": None}
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(payload)
+    assert json.loads(caught.value.raw) == payload
+
+
+@pytest.mark.parametrize(
+    ("payload", "event_id"),
+    [
+        ({**VALID["contact.inbound"], "event_id": "ev-9", "line_id": None}, "ev-9"),
+        ({**VALID["contact.inbound"], "event_id": "ev-9", "type": "nope"}, "ev-9"),
+        (json.dumps({**VALID["contact.inbound"], "event_id": "ev-9", "line_id": 1}), "ev-9"),
+        ({**VALID["contact.inbound"], "event_id": 9, "line_id": None}, None),
+        ({k: v for k, v in VALID["contact.inbound"].items() if k != "event_id"}, None),
+        ('{"event_id": "ev-9", ', None),
+        (["ev-9"], None),
+    ],
+    ids=[
+        "missing-field",
+        "unknown-type",
+        "json-text",
+        "event-id-not-a-string",
+        "no-event-id",
+        "not-json",
+        "not-an-object",
+    ],
+)
+def test_the_event_id_is_reported_when_the_payload_has_one(
+    payload: object, event_id: str | None
+) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(payload)
+    assert caught.value.event_id == event_id
+
+
+def test_an_invalid_event_is_a_value_error_carrying_its_reason() -> None:
+    error = InvalidEvent("line_id: Field required", "{}", "ev-1")
+    assert isinstance(error, ValueError)
+    assert (str(error), error.reason, error.raw, error.event_id) == (
+        "line_id: Field required",
+        "line_id: Field required",
+        "{}",
+        "ev-1",
+    )
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{("not", "a", "string"): 1}, {"junk": _deep_list(100_000)}],
+    ids=["non-string-key", "100000-deep-value"],
+)
+def test_an_extra_field_python_cannot_even_print_is_ignored_like_any_other(
+    extra: dict[Any, Any],
+) -> None:
+    assert parse_event({**VALID["contact.inbound"], **extra}) == parse_event(
+        VALID["contact.inbound"]
+    )

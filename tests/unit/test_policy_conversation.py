@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -120,3 +120,323 @@ def test_touch_only_moves_last_activity_forward() -> None:
     state = new_conversation(MESSAGE)
     assert touch(state, T0) is state
     assert touch(state, T0 + timedelta(hours=1)).last_activity_at == T0 + timedelta(hours=1)
+
+
+# --- The same rules, edge by edge -------------------------------------------------------------
+
+µs = timedelta(microseconds=1)
+
+
+def at(moment: datetime, type_: str, **fields: Any) -> ConversationEvent:
+    """An event at an exact moment (µs edges do not survive float minutes)."""
+    event = parse_event(conversation_event(type_, "acct", "conv", moment, **fields))
+    assert isinstance(event, ConversationEvent)
+    return event
+
+
+def minutes(n: int) -> datetime:
+    return T0 + timedelta(minutes=n)
+
+
+# Times are distinct, or equal only where a rule settles the tie (a close beats an open).
+HISTORIES = {
+    "open-message-transfer-close": [
+        at(minutes(0), "conversation.opened", agent_id="ana"),
+        at(minutes(5), "conversation.message", sender="contact"),
+        at(minutes(10), "conversation.transferred", group_id="sales"),
+        at(
+            minutes(20),
+            "conversation.closed",
+            closed_by="agent",
+            agent_id="bruno",
+            close_reason="ok",
+        ),
+    ],
+    "open-close-reopen-to-the-bot": [
+        at(minutes(0), "conversation.opened", agent_id="ana"),
+        at(minutes(10), "conversation.closed", closed_by="agent", agent_id="ana", close_reason="x"),
+        at(minutes(20), "conversation.opened", bot=True),
+        at(minutes(30), "conversation.message", sender="bot"),
+    ],
+    "activity-before-any-open-then-system-close": [
+        at(minutes(0), "conversation.message", sender="contact"),
+        at(minutes(1), "conversation.opened", group_id="sales"),
+        at(minutes(2), "conversation.note"),
+        at(minutes(3), "conversation.closed", closed_by="system"),
+    ],
+    "two-transfers": [
+        at(minutes(0), "conversation.opened", agent_id="ana"),
+        at(minutes(1), "conversation.transferred", agent_id="bruno"),
+        at(minutes(2), "conversation.transferred", group_id="sales"),
+        at(minutes(3), "conversation.message", sender="agent", agent_id="carla"),
+    ],
+    "close-and-reopen-at-the-same-instant": [
+        at(minutes(0), "conversation.opened", agent_id="ana"),
+        at(minutes(10), "conversation.closed", closed_by="agent", agent_id="ana"),
+        at(minutes(10), "conversation.opened", agent_id="bruno"),
+        at(minutes(11), "conversation.note", agent_id="bruno"),
+    ],
+    "a-close-first-then-activity": [
+        at(minutes(0), "conversation.closed", closed_by="system"),
+        at(minutes(1), "conversation.message", sender="contact"),
+        at(minutes(2), "conversation.transferred", agent_id="bruno"),
+    ],
+}
+
+
+def in_time_order(events: list[ConversationEvent]) -> Conversation:
+    return apply_all(sorted(events, key=lambda e: e.occurred_at))
+
+
+@pytest.mark.parametrize("history", HISTORIES.values(), ids=HISTORIES.keys())
+def test_every_order_gives_what_the_time_order_gives(history: list[ConversationEvent]) -> None:
+    expected = in_time_order(history)
+    for order in itertools.permutations(history):
+        assert apply_all(list(order)) == expected, [e.type for e in order]
+
+
+@pytest.mark.parametrize("history", HISTORIES.values(), ids=HISTORIES.keys())
+def test_every_order_with_every_event_delivered_twice_changes_nothing(
+    history: list[ConversationEvent],
+) -> None:
+    expected = in_time_order(history)
+    for order in itertools.permutations(history):
+        assert apply_all([e for event in order for e in (event, event)]) == expected
+        assert apply_all([*order, *order]) == expected
+
+
+@pytest.mark.parametrize("history", HISTORIES.values(), ids=HISTORIES.keys())
+def test_in_every_order_last_activity_is_the_newest_occurred_at(
+    history: list[ConversationEvent],
+) -> None:
+    newest = max(e.occurred_at for e in history)
+    for order in itertools.permutations(history):
+        assert apply_all(list(order)).last_activity_at == newest
+
+
+@pytest.mark.parametrize(
+    ("type_", "fields"),
+    [
+        ("conversation.opened", {"agent_id": "ana"}),
+        ("conversation.message", {"sender": "contact"}),
+        ("conversation.note", {}),
+        ("conversation.transferred", {"group_id": "sales"}),
+    ],
+    ids=["opened", "message", "note", "transferred"],
+)
+def test_any_first_event_but_a_close_creates_the_conversation_open(
+    type_: str, fields: dict[str, Any]
+) -> None:
+    state = apply_event(None, at(T0, type_, **fields))
+    assert state.status is Status.OPEN
+    assert (state.account_id, state.conversation_id, state.contact_id, state.line_id) == (
+        "acct",
+        "conv",
+        "contact-1",
+        "line-1",
+    )
+    assert state.last_activity_at == T0
+    assert (state.closed_at, state.closed_by, state.close_reason) == (None, None, None)
+
+
+def test_a_close_for_an_unseen_conversation_creates_it_closed() -> None:
+    close = at(T0, "conversation.closed", closed_by="agent", agent_id="ana", close_reason="spam")
+    state = apply_event(None, close)
+    assert state.status is Status.CLOSED
+    assert (state.closed_at, state.closed_by, state.closing_agent_id, state.close_reason) == (
+        T0,
+        ClosedBy.AGENT,
+        "ana",
+        "spam",
+    )
+
+
+def test_a_new_conversation_is_open_with_no_status_time_and_no_assignee() -> None:
+    assert new_conversation(at(T0, "conversation.closed", closed_by="system")) == Conversation(
+        account_id="acct",
+        conversation_id="conv",
+        contact_id="contact-1",
+        line_id="line-1",
+        status=Status.OPEN,
+        last_activity_at=T0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("activity_at", "last_activity"),
+    [
+        (T0 - timedelta(days=1), T0),
+        (T0 - µs, T0),
+        (T0, T0),
+        (T0 + µs, T0 + µs),
+        (T0 + timedelta(days=1), T0 + timedelta(days=1)),
+    ],
+    ids=["a-day-older", "1µs-older", "same-instant", "1µs-newer", "a-day-newer"],
+)
+def test_touch_keeps_the_newest_of_the_two_times(
+    activity_at: datetime, last_activity: datetime
+) -> None:
+    state = new_conversation(at(T0, "conversation.note"))
+    assert touch(state, activity_at).last_activity_at == last_activity
+
+
+@pytest.mark.parametrize(
+    "late_close_at",
+    [minutes(20) - µs, minutes(15), minutes(10), minutes(0) - timedelta(days=1)],
+    ids=["1µs-before-the-reopen", "between", "at-the-first-close", "before-the-first-open"],
+)
+def test_a_late_close_older_than_the_applied_reopen_is_ignored(late_close_at: datetime) -> None:
+    state = apply_all(
+        [
+            at(minutes(0), "conversation.opened", agent_id="ana"),
+            at(minutes(10), "conversation.closed", closed_by="system"),
+            at(minutes(20), "conversation.opened", bot=True),
+        ]
+    )
+    late = at(
+        late_close_at, "conversation.closed", closed_by="agent", agent_id="x", close_reason="y"
+    )
+
+    after = apply_event(state, late)
+
+    assert after.status is Status.OPEN
+    assert after.status_changed_at == minutes(20)
+    assert (after.closed_at, after.closed_by, after.closing_agent_id, after.close_reason) == (
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("open_at", "status"),
+    [
+        (minutes(10) - timedelta(hours=1), Status.CLOSED),
+        (minutes(10) - µs, Status.CLOSED),
+        (minutes(10), Status.CLOSED),
+        (minutes(10) + µs, Status.OPEN),
+    ],
+    ids=["an-hour-before-the-close", "1µs-before", "same-instant", "1µs-after"],
+)
+def test_an_open_reopens_only_if_strictly_newer_than_the_close(
+    open_at: datetime, status: Status
+) -> None:
+    state = apply_all(
+        [
+            at(minutes(0), "conversation.message", sender="contact"),
+            at(
+                minutes(10),
+                "conversation.closed",
+                closed_by="agent",
+                agent_id="ana",
+                close_reason="x",
+            ),
+        ]
+    )
+    assert apply_event(state, at(open_at, "conversation.opened", agent_id="bruno")).status is status
+
+
+@pytest.mark.parametrize(
+    ("transfer_at", "agent", "group"),
+    [
+        (minutes(10) - timedelta(hours=1), "ana", None),
+        (minutes(10) - µs, "ana", None),
+        (minutes(10) + µs, None, "sales"),
+        (minutes(10) + timedelta(hours=1), None, "sales"),
+    ],
+    ids=["an-hour-older", "1µs-older", "1µs-newer", "an-hour-newer"],
+)
+def test_a_transfer_changes_the_assignee_only_if_newer_than_the_last_assignment(
+    transfer_at: datetime, agent: str | None, group: str | None
+) -> None:
+    state = apply_all(
+        [
+            at(minutes(0), "conversation.opened", bot=True),
+            at(minutes(10), "conversation.transferred", agent_id="ana"),
+        ]
+    )
+
+    after = apply_event(state, at(transfer_at, "conversation.transferred", group_id="sales"))
+
+    assert (after.assignee_agent_id, after.assignee_group_id, after.assignee_bot) == (
+        agent,
+        group,
+        False,
+    )
+    assert after.last_activity_at == max(minutes(10), transfer_at)
+
+
+def test_an_open_older_than_the_last_transfer_does_not_take_the_assignee_back() -> None:
+    state = apply_all([at(minutes(10), "conversation.transferred", agent_id="bruno")])
+    after = apply_event(state, at(minutes(5), "conversation.opened", agent_id="ana"))
+    assert (after.assignee_agent_id, after.assigned_at) == ("bruno", minutes(10))
+
+
+@pytest.mark.parametrize(
+    ("type_", "fields", "assignee"),
+    [
+        ("conversation.opened", {"agent_id": "ana"}, ("ana", None, False)),
+        ("conversation.opened", {"group_id": "sales"}, (None, "sales", False)),
+        ("conversation.opened", {"bot": True}, (None, None, True)),
+        ("conversation.transferred", {"agent_id": "bruno"}, ("bruno", None, False)),
+        ("conversation.transferred", {"group_id": "sales"}, (None, "sales", False)),
+    ],
+    ids=["open-to-agent", "open-to-group", "open-to-bot", "transfer-to-agent", "to-group"],
+)
+def test_an_open_or_transfer_replaces_the_whole_assignee(
+    type_: str, fields: dict[str, Any], assignee: tuple[str | None, str | None, bool]
+) -> None:
+    before = apply_event(None, at(T0 - timedelta(hours=1), "conversation.opened", agent_id="zoe"))
+    after = apply_event(before, at(T0, type_, **fields))
+    assert (after.assignee_agent_id, after.assignee_group_id, after.assignee_bot) == assignee
+    assert after.assigned_at == T0
+
+
+@pytest.mark.parametrize(
+    ("type_", "fields"),
+    [
+        ("conversation.message", {"sender": "contact"}),
+        ("conversation.message", {"sender": "agent", "agent_id": "ana"}),
+        ("conversation.message", {"sender": "bot"}),
+        ("conversation.note", {"agent_id": "ana"}),
+        ("conversation.transferred", {"agent_id": "bruno"}),
+    ],
+    ids=["contact-message", "agent-message", "bot-message", "note", "transfer"],
+)
+def test_activity_after_a_close_moves_last_activity_but_does_not_reopen(
+    type_: str, fields: dict[str, Any]
+) -> None:
+    state = apply_all([OPEN, CLOSE])
+
+    after = apply_event(state, at(minutes(11), type_, **fields))
+
+    assert after.status is Status.CLOSED
+    assert (after.closed_at, after.closing_agent_id, after.close_reason) == (
+        minutes(10),
+        "ana",
+        "done",
+    )
+    assert after.last_activity_at == minutes(11)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="gap: of two assignments at one instant, the last applied wins"
+)
+def test_two_assignments_at_the_same_instant_converge_whatever_the_order() -> None:
+    history = [
+        at(T0, "conversation.opened", agent_id="ana"),
+        at(T0, "conversation.transferred", group_id="sales"),
+        at(T0, "conversation.transferred", agent_id="bruno"),
+    ]
+    assert len({apply_all(list(order)) for order in itertools.permutations(history)}) == 1
+
+
+@pytest.mark.xfail(strict=True, reason="gap: of two different closes at one instant, the last wins")
+def test_two_different_closes_at_the_same_instant_converge_whatever_the_order() -> None:
+    history = [
+        at(T0, "conversation.message", sender="contact"),
+        at(minutes(10), "conversation.closed", closed_by="agent", agent_id="ana", close_reason="x"),
+        at(minutes(10), "conversation.closed", closed_by="system"),
+    ]
+    assert len({apply_all(list(order)) for order in itertools.permutations(history)}) == 1

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -120,3 +123,202 @@ def test_the_decision_id_is_stable_for_one_idle_period_and_new_for_the_next() ->
     assert later is not None
     assert first[1].decision_id == again[1].decision_id
     assert later[1].decision_id != first[1].decision_id
+
+
+# --- Edges, Never, and the decision -----------------------------------------------------------
+
+FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [µs, timedelta(seconds=1), timedelta(hours=24), timedelta(days=7), timedelta(days=365)],
+    ids=["1µs", "1s", "24h", "7d", "1y"],
+)
+@pytest.mark.parametrize(
+    ("offset", "due"),
+    [
+        (-timedelta(days=1), False),
+        (-µs, False),
+        (timedelta(0), True),
+        (µs, True),
+        (timedelta(days=1), True),
+    ],
+    ids=["a-day-before", "1µs-before", "exactly-at", "1µs-after", "a-day-after"],
+)
+def test_due_from_exactly_the_deadline_on_whatever_the_setting(
+    setting: timedelta, offset: timedelta, due: bool
+) -> None:
+    settings = AccountSettings(inactivity_close_after=setting)
+    deadline = LAST + setting
+    assert close_deadline(conversation(), settings) == deadline
+    assert is_due(conversation(), settings, deadline + offset) is due
+    assert (auto_close(conversation(), settings, deadline + offset) is not None) is due
+
+
+@pytest.mark.parametrize("now", [LAST, LAST + timedelta(days=10_000), FAR_FUTURE])
+def test_never_closes_when_the_setting_is_never(now: datetime) -> None:
+    assert close_deadline(conversation(), NEVER) is None
+    assert is_due(conversation(), NEVER, now) is False
+    assert auto_close(conversation(), NEVER, now) is None
+
+
+def test_a_setting_so_long_the_deadline_is_past_the_calendar_never_closes() -> None:
+    longest = AccountSettings(inactivity_close_after=timedelta(days=999_999_999))
+    assert close_deadline(conversation(), longest) is None
+    assert is_due(conversation(), longest, FAR_FUTURE) is False
+    assert auto_close(conversation(), longest, FAR_FUTURE) is None
+
+
+def _closed(by: ClosedBy, reason: str | None) -> Conversation:
+    return replace(
+        conversation(status=Status.CLOSED),
+        status_changed_at=LAST,
+        closed_at=LAST,
+        closed_by=by,
+        closing_agent_id="ana" if by is ClosedBy.AGENT else None,
+        close_reason=reason,
+    )
+
+
+@pytest.mark.parametrize(
+    "closed",
+    [
+        _closed(ClosedBy.AGENT, "resolved"),
+        _closed(ClosedBy.AGENT, None),
+        _closed(ClosedBy.SYSTEM, None),
+        _closed(ClosedBy.SYSTEM, INACTIVITY),
+    ],
+    ids=["by-agent-with-reason", "by-agent-without", "by-system", "auto-closed"],
+)
+@pytest.mark.parametrize("now", [LAST, LAST + timedelta(days=1), FAR_FUTURE])
+def test_a_closed_conversation_is_never_due_however_it_was_closed(
+    closed: Conversation, now: datetime
+) -> None:
+    settings = every(seconds=1)
+    assert close_deadline(closed, settings) is None
+    assert is_due(closed, settings, now) is False
+    assert auto_close(closed, settings, now) is None
+
+
+def test_an_auto_closed_conversation_is_not_closed_again_by_the_next_sweep() -> None:
+    settings = every(hours=1)
+    first = auto_close(conversation(), settings, LAST + timedelta(hours=1))
+    assert first is not None
+    assert auto_close(first[0], settings, LAST + timedelta(hours=5)) is None
+
+
+def test_the_close_changes_only_the_status_and_close_fields() -> None:
+    now = LAST + timedelta(hours=2)
+    before = replace(conversation(), assignee_group_id="sales", assigned_at=LAST, assignee_bot=True)
+    result = auto_close(before, every(hours=1), now)
+    assert result is not None
+    assert result[0] == replace(
+        before,
+        status=Status.CLOSED,
+        status_changed_at=now,
+        closed_at=now,
+        closed_by=ClosedBy.SYSTEM,
+        closing_agent_id=None,
+        close_reason=INACTIVITY,
+    )
+
+
+def test_the_decision_names_the_account_the_conversation_and_the_setting_that_applied() -> None:
+    now = LAST + timedelta(hours=30)
+    result = auto_close(conversation(), every(hours=24), now)
+    assert result is not None
+    assert result[1].model_dump(exclude={"decision_id", "reason"}) == {
+        "type": "conversation.auto_closed",
+        "account_id": "acct",
+        "decided_at": now,
+        "conversation_id": "conv",
+        "contact_id": "maria",
+        "line_id": "sales",
+        "last_activity_at": LAST,
+        "closed_at": now,
+        "inactivity_close_after": timedelta(hours=24),
+    }
+
+
+def _decision_id(
+    last: datetime = LAST,
+    *,
+    now: datetime = LAST + timedelta(days=2),
+    account: str = "acct",
+    conversation_id: str = "conv",
+    setting: AccountSettings | None = None,
+) -> str:
+    state = replace(conversation(last=last), account_id=account, conversation_id=conversation_id)
+    result = auto_close(state, setting or every(days=1), now)
+    assert result is not None
+    return result[1].decision_id
+
+
+def test_the_same_close_computed_twice_has_the_same_decision_id() -> None:
+    assert _decision_id() == _decision_id()
+    assert uuid.UUID(_decision_id()).version == 5
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"now": LAST + timedelta(days=30)},
+        {"setting": every(hours=1)},
+    ],
+    ids=["a-later-sweep", "another-setting"],
+)
+def test_the_decision_id_does_not_depend_on_when_or_under_which_setting_it_closed(
+    changed: dict[str, Any],
+) -> None:
+    assert _decision_id(**changed) == _decision_id()
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"last": LAST + µs},
+        {"last": LAST - timedelta(days=1)},
+        {"account": "other-account"},
+        {"conversation_id": "other-conversation"},
+    ],
+    ids=["last-activity-1µs-later", "a-day-earlier", "another-account", "another-conversation"],
+)
+def test_another_idle_period_or_conversation_gets_another_decision_id(
+    changed: dict[str, Any],
+) -> None:
+    assert _decision_id(**changed) != _decision_id()
+
+
+@pytest.mark.parametrize(
+    ("setting", "idle", "reason"),
+    [
+        (
+            timedelta(hours=24),
+            timedelta(hours=24),
+            "no action for 1d; the account closes conversations after 1d without action",
+        ),
+        (
+            timedelta(days=7),
+            timedelta(days=7, hours=3, seconds=0.75),
+            "no action for 7d 3h; the account closes conversations after 7d without action",
+        ),
+        (
+            timedelta(minutes=90),
+            timedelta(hours=2, minutes=1, seconds=5),
+            "no action for 2h 1m 5s; the account closes conversations after 1h 30m without action",
+        ),
+        (
+            µs,
+            µs,
+            "no action for 0s; the account closes conversations after 0s without action",
+        ),
+    ],
+    ids=["1d", "7d-with-sub-seconds", "90m", "1µs"],
+)
+def test_the_reason_reads_in_days_hours_minutes_and_seconds(
+    setting: timedelta, idle: timedelta, reason: str
+) -> None:
+    result = auto_close(conversation(), AccountSettings(setting), LAST + idle)
+    assert result is not None
+    assert result[1].reason == reason

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
-from events.decisions import Route
+from events.decisions import ContactRouted, Route
 from events.models import ContactInbound
+from policies.inactivity import auto_close
 from policies.routing import route_inbound
 from policies.state import (
     INACTIVITY,
@@ -196,3 +202,339 @@ def test_the_decision_is_stable_per_inbound_event_and_carries_its_id() -> None:
     assert first.decision_id == again.decision_id
     assert first.inbound_event_id == "in-1"
     assert (first.contact_id, first.line_id, first.decided_at) == ("maria", "sales", NOW)
+
+
+# --- Every route, edge by edge ----------------------------------------------------------------
+
+
+def decide(
+    conversations: list[Conversation],
+    settings: AccountSettings = WINDOW,
+    *,
+    wrote_at: datetime = CLOSED_AT + timedelta(hours=1),
+    line: LineOwner = LineOwner(),  # noqa: B008 - frozen value
+    active: dict[str, bool] | None = None,
+    event_id: str = "in-1",
+    account: str = "acct",
+    now: datetime = NOW,
+) -> ContactRouted:
+    message = inbound(wrote_at).model_copy(update={"event_id": event_id, "account_id": account})
+    return route_inbound(message, conversations, settings, line, active or {}, now)
+
+
+@pytest.mark.parametrize(
+    "window",
+    [timedelta(seconds=1), timedelta(hours=24), timedelta(days=7)],
+    ids=["1s", "24h", "7d"],
+)
+@pytest.mark.parametrize(
+    ("wrote_after_close", "route_taken"),
+    [
+        (lambda w: timedelta(0), Route.PREVIOUS_AGENT),
+        (lambda w: µs, Route.PREVIOUS_AGENT),
+        (lambda w: w / 2, Route.PREVIOUS_AGENT),
+        (lambda w: w - µs, Route.PREVIOUS_AGENT),
+        (lambda w: w, Route.LINE_OWNER),
+        (lambda w: w + µs, Route.LINE_OWNER),
+        (lambda w: w * 10, Route.LINE_OWNER),
+    ],
+    ids=[
+        "at-the-close",
+        "1µs-after",
+        "half-way",
+        "1µs-before-the-end",
+        "at-the-end",
+        "1µs-past",
+        "long-after",
+    ],
+)
+def test_the_window_runs_from_the_close_up_to_but_not_including_close_plus_window(
+    window: timedelta,
+    wrote_after_close: Callable[[timedelta], timedelta],
+    route_taken: Route,
+) -> None:
+    decision = decide(
+        [closed()],
+        AccountSettings(reassignment_window=window),
+        wrote_at=CLOSED_AT + wrote_after_close(window),
+        line=LineOwner(agent_id="olga"),
+    )
+    assert decision.route is route_taken
+    assert decision.agent_id == ("ana" if route_taken is Route.PREVIOUS_AGENT else "olga")
+
+
+def test_the_window_is_measured_to_when_the_contact_wrote_not_to_when_convlife_decides() -> None:
+    decision = decide(
+        [closed()], wrote_at=CLOSED_AT + timedelta(hours=23), now=CLOSED_AT + timedelta(days=30)
+    )
+    assert decision.route is Route.PREVIOUS_AGENT
+    assert decision.decided_at == CLOSED_AT + timedelta(days=30)
+
+
+def test_a_window_longer_than_the_calendar_keeps_the_contact_with_the_previous_agent() -> None:
+    endless = AccountSettings(reassignment_window=timedelta(days=999_999_999))
+    assert decide([closed()], endless).route is Route.PREVIOUS_AGENT
+
+
+@pytest.mark.parametrize(
+    ("settings", "line"),
+    [
+        (AccountSettings(reassignment_window=timedelta(hours=24), bot_enabled=True), LineOwner()),
+        (WINDOW, LineOwner(agent_id="olga")),
+        (WINDOW, LineOwner(group_id="sales-team")),
+    ],
+    ids=["over-the-bot", "over-an-agent-owner", "over-a-group-owner"],
+)
+def test_the_previous_agent_comes_before_any_new_contact_route(
+    settings: AccountSettings, line: LineOwner
+) -> None:
+    decision = decide([closed()], settings, line=line)
+    assert (decision.route, decision.agent_id, decision.group_id) == (
+        Route.PREVIOUS_AGENT,
+        "ana",
+        None,
+    )
+
+
+def test_the_previous_agent_route_explains_who_closed_with_what_reason_and_when() -> None:
+    decision = decide([closed()], wrote_at=CLOSED_AT + timedelta(hours=2, minutes=30))
+    assert decision.reason == (
+        "agent ana closed conversation c1 with reason 'resolved' 2h 30m before the contact "
+        "wrote, within the 1d reassignment window"
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "line", "expected"),
+    [
+        (
+            AccountSettings(reassignment_window=timedelta(hours=24), bot_enabled=True),
+            LineOwner(agent_id="olga"),
+            (Route.BOT, None, None),
+        ),
+        (WINDOW, LineOwner(agent_id="olga"), (Route.LINE_OWNER, "olga", None)),
+        (WINDOW, LineOwner(group_id="sales-team"), (Route.LINE_OWNER, None, "sales-team")),
+        (WINDOW, LineOwner(), (Route.UNASSIGNED, None, None)),
+    ],
+    ids=["bot", "owner-agent", "owner-group", "unassigned"],
+)
+def test_a_deactivated_previous_agent_falls_through_to_the_new_contact_routes(
+    settings: AccountSettings, line: LineOwner, expected: tuple[Route, str | None, str | None]
+) -> None:
+    decision = decide([closed()], settings, line=line, active={"ana": False})
+    assert (decision.route, decision.agent_id, decision.group_id) == expected
+    assert "agent ana is no longer active" in decision.reason
+
+
+@pytest.mark.parametrize(
+    "active",
+    [{}, {"ana": True}, {"someone-else": False}],
+    ids=["unknown-agent-counts-as-active", "active", "another-agent-inactive"],
+)
+def test_an_agent_not_marked_inactive_gets_the_contact_back(active: dict[str, bool]) -> None:
+    assert decide([closed()], active=active).route is Route.PREVIOUS_AGENT
+
+
+@pytest.mark.parametrize(
+    ("conversation", "why"),
+    [
+        (closed(reason=None), "conversation c1 was closed without a close reason"),
+        (closed(reason=""), "conversation c1 was closed without a close reason"),
+        (
+            closed(by=ClosedBy.SYSTEM, agent=None, reason=INACTIVITY),
+            "conversation c1 was closed by the system",
+        ),
+        (closed(by=ClosedBy.AGENT, agent=None), "conversation c1 was closed by the system"),
+    ],
+    ids=["no-reason", "empty-reason", "by-the-system", "agent-close-naming-no-agent"],
+)
+def test_a_close_that_does_not_count_sends_the_contact_to_the_line_owner(
+    conversation: Conversation, why: str
+) -> None:
+    decision = decide([conversation], line=LineOwner(group_id="sales-team"))
+    assert (decision.route, decision.agent_id, decision.group_id) == (
+        Route.LINE_OWNER,
+        None,
+        "sales-team",
+    )
+    assert decision.reason == (
+        f"new contact ({why}); the bot is off and group sales-team owns the line"
+    )
+
+
+def test_a_conversation_auto_closed_by_the_policy_never_gives_the_contact_back() -> None:
+    was_open = replace(open_conversation("c5"), last_activity_at=CLOSED_AT - timedelta(hours=2))
+    result = auto_close(
+        was_open, AccountSettings(inactivity_close_after=timedelta(hours=1)), CLOSED_AT
+    )
+    assert result is not None
+    decision = decide([result[0]], AccountSettings(reassignment_window=timedelta(days=7)))
+    assert decision.route is Route.UNASSIGNED
+    assert "closed by the system" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        (
+            AccountSettings(reassignment_window=None),
+            "new contact (the account has no reassignment window); the bot is off and "
+            "agent olga owns the line",
+        ),
+        (
+            AccountSettings(reassignment_window=None, bot_enabled=True),
+            "new contact (the account has no reassignment window); the bot is on",
+        ),
+    ],
+    ids=["bot-off", "bot-on"],
+)
+def test_without_a_window_an_agent_close_with_a_reason_is_a_new_contact(
+    settings: AccountSettings, reason: str
+) -> None:
+    decision = decide(
+        [closed()], settings, wrote_at=CLOSED_AT + µs, line=LineOwner(agent_id="olga")
+    )
+    assert decision.reason == reason
+
+
+def test_the_window_over_reason_names_the_window_and_the_conversation() -> None:
+    decision = decide([closed()], wrote_at=CLOSED_AT + timedelta(days=2))
+    assert decision.reason == (
+        "new contact (the 1d reassignment window after conversation c1 is over); the bot is off "
+        "and the line has no owner"
+    )
+
+
+@pytest.mark.parametrize(
+    ("history", "route_taken", "agent"),
+    [
+        (
+            [
+                closed("c1", at=CLOSED_AT - timedelta(hours=3), agent="carla"),
+                closed("c2", at=CLOSED_AT - timedelta(hours=2), by=ClosedBy.SYSTEM, agent=None),
+                closed("c3", by=ClosedBy.SYSTEM, agent=None, reason=INACTIVITY),
+            ],
+            Route.UNASSIGNED,
+            None,
+        ),
+        (
+            [
+                closed("c1", at=CLOSED_AT - timedelta(hours=3), by=ClosedBy.SYSTEM, agent=None),
+                closed("c2", at=CLOSED_AT - timedelta(hours=2), agent="carla", reason=None),
+                closed("c3", agent="dora"),
+            ],
+            Route.PREVIOUS_AGENT,
+            "dora",
+        ),
+        (
+            [
+                closed("c1", at=CLOSED_AT - timedelta(hours=3), agent="carla"),
+                closed("c2", agent="dora", reason=None),
+                closed("c3", at=CLOSED_AT - timedelta(hours=1), agent="erin"),
+            ],
+            Route.UNASSIGNED,
+            None,
+        ),
+    ],
+    ids=["last-auto-closed", "last-by-agent-with-reason", "last-without-reason"],
+)
+def test_only_the_last_closed_conversation_counts_in_whatever_order_they_are_given(
+    history: list[Conversation], route_taken: Route, agent: str | None
+) -> None:
+    for order in itertools.permutations(history):
+        decision = decide(list(order))
+        assert (decision.route, decision.agent_id) == (route_taken, agent)
+
+
+def test_the_open_conversation_wins_over_a_previous_agent_inside_the_window() -> None:
+    decision = decide([closed(), open_conversation("c9", group="sales-team")])
+    assert decision.model_dump(include={"route", "conversation_id", "agent_id", "group_id"}) == {
+        "route": Route.OPEN_CONVERSATION,
+        "conversation_id": "c9",
+        "agent_id": None,
+        "group_id": "sales-team",
+    }
+    assert decision.reason == "conversation c9 is open; nothing is reassigned"
+
+
+def test_an_open_conversation_with_no_assignee_names_only_the_conversation() -> None:
+    unassigned = replace(open_conversation("c9"), assignee_agent_id=None)
+    decision = decide(
+        [unassigned], AccountSettings(bot_enabled=True), line=LineOwner(agent_id="olga")
+    )
+    assert (decision.route, decision.conversation_id, decision.agent_id, decision.group_id) == (
+        Route.OPEN_CONVERSATION,
+        "c9",
+        None,
+        None,
+    )
+
+
+def test_of_two_open_conversations_the_one_with_the_newest_activity_is_named() -> None:
+    older = replace(open_conversation("c7"), last_activity_at=CLOSED_AT - timedelta(minutes=1))
+    newer = open_conversation("c8")
+    for order in ([older, newer], [newer, older]):
+        assert decide(order).conversation_id == "c8"
+
+
+@pytest.mark.parametrize(
+    "stranger",
+    [
+        {"contact_id": "joao"},
+        {"line_id": "support"},
+        {"account_id": "other-account"},
+    ],
+    ids=["other-contact", "other-line", "other-account"],
+)
+def test_open_conversations_of_other_contacts_lines_or_accounts_are_ignored(
+    stranger: dict[str, Any],
+) -> None:
+    decision = decide([replace(open_conversation("x1"), **stranger), closed()])
+    assert (decision.route, decision.agent_id) == (Route.PREVIOUS_AGENT, "ana")
+
+
+@pytest.mark.parametrize(
+    "stranger",
+    [{"contact": "joao"}, {"line": "support"}, {"account": "other-account"}],
+    ids=["other-contact", "other-line", "other-account"],
+)
+def test_a_newer_agent_close_of_someone_else_does_not_hide_the_contacts_own_last_close(
+    stranger: dict[str, Any],
+) -> None:
+    own_auto_closed = closed("c1", by=ClosedBy.SYSTEM, agent=None, reason=INACTIVITY)
+    theirs = closed("x1", at=CLOSED_AT + timedelta(minutes=30), agent="carla", **stranger)
+    decision = decide([own_auto_closed, theirs])
+    assert decision.route is Route.UNASSIGNED
+    assert "conversation c1 was closed by the system" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("conversations", "settings", "line"),
+    [
+        ([open_conversation()], WINDOW, LineOwner()),
+        ([closed()], WINDOW, LineOwner()),
+        ([], AccountSettings(bot_enabled=True), LineOwner()),
+        ([], WINDOW, LineOwner(group_id="sales-team")),
+        ([], WINDOW, LineOwner()),
+    ],
+    ids=["open_conversation", "previous_agent", "bot", "line_owner", "unassigned"],
+)
+def test_every_route_carries_the_inbound_and_the_time_of_the_decision(
+    conversations: list[Conversation], settings: AccountSettings, line: LineOwner
+) -> None:
+    decision = decide(conversations, settings, line=line, event_id="in-77")
+    assert decision.type == "contact.routed"
+    assert (decision.account_id, decision.inbound_event_id) == ("acct", "in-77")
+    assert (decision.contact_id, decision.line_id, decision.decided_at) == ("maria", "sales", NOW)
+    assert decision.route.value in decision.model_dump_json()
+    assert "timedelta" not in decision.reason
+    assert "\n" not in decision.reason
+
+
+def test_the_decision_id_depends_only_on_the_account_and_the_inbound_event() -> None:
+    first = decide([closed()])
+    routed_otherwise = decide([], AccountSettings(bot_enabled=True), now=NOW + timedelta(days=1))
+    assert first.decision_id == routed_otherwise.decision_id
+    assert uuid.UUID(first.decision_id).version == 5
+    assert decide([closed()], event_id="in-2").decision_id != first.decision_id
+    assert decide([closed()], account="other-account").decision_id != first.decision_id
