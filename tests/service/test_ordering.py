@@ -1,0 +1,167 @@
+"""Events come twice, late and out of order: the conversation ends up the same whatever order
+they were applied in, one event per task or all in one batch.
+
+Each test runs on SQLite and PostgreSQL; every `now` is chosen, nothing sleeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from policies.state import Status
+from tests.service.builders import T0, account_with, agent_close, message, minutes, opened
+from tests.service.conftest import Service
+from tests.support import conversation_event, settings_event
+
+NOW = T0 + minutes(10)
+History = list[Callable[[str], dict]]
+
+HISTORY: History = [
+    lambda a: opened(a, at=T0, agent_id="ana"),
+    lambda a: message(a, T0 + minutes(1)),
+    lambda a: agent_close(a, T0 + minutes(2)),
+    lambda a: opened(a, at=T0 + minutes(3), agent_id="bruno"),
+    lambda a: conversation_event(
+        "conversation.transferred", a, "c1", T0 + minutes(4), group_id="sales"
+    ),
+]
+
+
+def final_state(service: Service, history: History, order: tuple[int, ...]) -> Any:
+    """Apply the history, one event per ingest, in `order`; the conversation as it ends up."""
+    account = account_with(service, close_after="PT30M")
+    events = [build(account) for build in history]
+    for index in order:
+        service.ingest(events[index], NOW)
+    state, due = service.conversation(account, "c1")
+    return replace(state, account_id="-"), due
+
+
+def orders(n: int) -> list[tuple[int, ...]]:
+    """Every rotation of 0..n-1, forwards and backwards: each event comes first and last."""
+    forwards = [tuple((start + i) % n for i in range(n)) for start in range(n)]
+    return forwards + [tuple(reversed(order)) for order in forwards]
+
+
+def test_any_order_of_a_history_gives_the_same_conversation(service: Service) -> None:
+    history = HISTORY[:4]
+    outcomes = {final_state(service, history, order) for order in orders(len(history))}
+    [(state, due)] = outcomes
+    assert (state.status, state.last_activity_at, state.assignee_agent_id, due) == (
+        Status.OPEN,
+        T0 + minutes(3),
+        "bruno",
+        T0 + minutes(33),
+    )
+    assert (state.closed_at, state.closing_agent_id, state.close_reason) == (None, None, None)
+
+
+def test_a_batch_gives_the_same_conversation_as_its_events_one_by_one(service: Service) -> None:
+    one_by_one = final_state(service, HISTORY, tuple(range(len(HISTORY))))
+    account = account_with(service, close_after="PT30M")
+    service.ingest([build(account) for build in reversed(HISTORY)], NOW)
+    state, due = service.conversation(account, "c1")
+
+    assert (replace(state, account_id="-"), due) == one_by_one
+    assert (state.assignee_group_id, state.assignee_agent_id) == ("sales", None)
+
+
+def test_last_activity_is_the_newest_occurred_at_seen(service: Service) -> None:
+    account = account_with(service, close_after="PT30M")
+    times = [T0 + minutes(n) for n in (3, 1, 7, 2)]
+    for at in times:
+        service.ingest(message(account, at), NOW)
+    state, due = service.conversation(account, "c1")
+    assert (state.last_activity_at, due) == (T0 + minutes(7), T0 + minutes(37))
+
+
+def test_an_open_older_than_an_applied_close_is_ignored(service: Service) -> None:
+    account = account_with(service, close_after="PT30M")
+    service.ingest(agent_close(account, T0 + minutes(5)), NOW)
+    service.ingest(opened(account, at=T0, agent_id="bruno"), NOW)
+    state, due = service.conversation(account, "c1")
+    assert (state.status, state.closing_agent_id, due) == (Status.CLOSED, "ana", None)
+    assert state.assignee_agent_id == "bruno"  # the assignee still follows its own events
+
+
+def test_at_equal_times_the_close_wins_over_the_open_in_either_order(service: Service) -> None:
+    outcomes = {
+        final_state(service, [lambda a: opened(a), lambda a: agent_close(a, T0)], order)
+        for order in [(0, 1), (1, 0)]
+    }
+    [(state, due)] = outcomes
+    assert (state.status, due) == (Status.CLOSED, None)
+
+
+def test_the_same_event_twice_in_one_batch_is_applied_once(service: Service) -> None:
+    account = account_with(service, close_after="PT30M")
+    note = conversation_event("conversation.note", account, "c1", T0)
+    result = service.ingest([note, note, dict(note)], NOW)
+    assert (result.applied, result.duplicates) == (1, 2)
+
+
+def test_a_redelivered_close_applied_after_a_reopen_changes_nothing(service: Service) -> None:
+    account = account_with(service, close_after="PT30M")
+    close = agent_close(account, T0 + minutes(1))
+    service.ingest([opened(account), close, opened(account, at=T0 + minutes(2))], NOW)
+    result = service.ingest(close, NOW)
+
+    assert result.duplicates == 1
+    assert service.conversation(account, "c1")[0].status is Status.OPEN
+
+
+# --- events at the same instant -----------------------------------------------------------
+
+SAME_INSTANT: dict[str, History] = {
+    "open-and-transfer": [
+        lambda a: opened(a, agent_id="ana"),
+        lambda a: conversation_event("conversation.transferred", a, "c1", T0, agent_id="bruno"),
+    ],
+    "two-closes": [
+        lambda a: agent_close(a, T0, agent="ana", reason="resolved"),
+        lambda a: agent_close(a, T0, agent="bruno", reason="spam"),
+    ],
+}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG: policies.conversation.apply_event has no tie-break for events with equal "
+        "occurred_at except close-over-open: _assign keeps the later-applied assignee "
+        "(`at < assigned_at` only refuses older) and a close replaces a close at the same "
+        "time (`at >= status_changed_at`), so the result depends on the order applied"
+    ),
+)
+@pytest.mark.parametrize("kind", list(SAME_INSTANT))
+def test_events_at_the_same_instant_give_the_same_conversation_in_either_order(
+    service: Service, kind: str
+) -> None:
+    history = [lambda a: opened(a, at=T0 - minutes(1)), *SAME_INSTANT[kind]]
+    outcomes = {final_state(service, history, order) for order in [(0, 1, 2), (0, 2, 1)]}
+    assert len(outcomes) == 1, outcomes
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG: store.configuration.apply_settings refuses an update with occurred_at <= the "
+        "stored one, so of two settings updates at the same instant the first applied wins "
+        "and deadlines depend on arrival order (apply_line / apply_agent likewise)"
+    ),
+)
+def test_two_settings_updates_at_the_same_instant_give_the_same_deadlines_in_either_order(
+    service: Service,
+) -> None:
+    outcomes = set()
+    for close_afters in [("PT10M", "PT20M"), ("PT20M", "PT10M")]:
+        account = account_with(service)
+        service.ingest(opened(account), T0)
+        for close_after in close_afters:
+            service.ingest(settings_event(account, T0, close_after=close_after), NOW)
+        outcomes.add(service.conversation(account, "c1")[1])
+    assert len(outcomes) == 1, outcomes

@@ -1,0 +1,220 @@
+"""Where a contact who writes goes: one contact.routed decision per contact.inbound event.
+
+Each test runs on SQLite and PostgreSQL; every `now` is chosen, nothing sleeps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.service.builders import (
+    T0,
+    account_with,
+    agent_close,
+    inbound,
+    minutes,
+    opened,
+    routed,
+    routes,
+    µs,
+)
+from tests.service.conftest import Service
+from tests.support import conversation_event, event
+
+AFTER_AN_HOUR = T0 + minutes(60)
+
+
+def owned_by(service: Service, account: str, **owner: Any) -> None:
+    service.ingest(event("line.updated", account, T0, line_id="line-1", **owner), T0)
+
+
+@pytest.mark.parametrize(
+    ("bot", "owner", "expected"),
+    [
+        (True, {"agent_id": "olga"}, {"route": "bot", "agent_id": None, "group_id": None}),
+        (False, {"agent_id": "olga"}, {"route": "line_owner", "agent_id": "olga"}),
+        (False, {"group_id": "sales"}, {"route": "line_owner", "group_id": "sales"}),
+        (False, {}, {"route": "unassigned", "agent_id": None, "group_id": None}),
+    ],
+    ids=["bot", "owner-agent", "owner-group", "no-owner"],
+)
+def test_once_the_window_is_over_the_contact_goes_where_a_new_contact_goes(
+    service: Service, bot: bool, owner: dict, expected: dict
+) -> None:
+    account = account_with(service, window="PT1H", bot=bot)
+    owned_by(service, account, **owner)
+    service.ingest([opened(account), agent_close(account, T0)], T0)
+    service.ingest(inbound(account, AFTER_AN_HOUR), AFTER_AN_HOUR)
+
+    decision = routed(service, account)
+    assert {field: decision[field] for field in expected} == expected
+
+
+def test_just_inside_the_window_the_contact_goes_back_to_the_agent_who_closed(
+    service: Service,
+) -> None:
+    account = account_with(service, window="PT1H", bot=True)
+    owned_by(service, account, agent_id="olga")
+    service.ingest([opened(account, agent_id="bruno"), agent_close(account, T0)], T0)
+    just_inside = AFTER_AN_HOUR - µs
+    service.ingest(inbound(account, just_inside), just_inside)
+
+    decision = routed(service, account)
+    assert (decision["route"], decision["agent_id"]) == ("previous_agent", "ana")
+
+
+def test_the_window_is_measured_to_when_the_contact_wrote_not_to_when_convlife_routes(
+    service: Service,
+) -> None:
+    account = account_with(service, window="PT1H")
+    service.ingest([opened(account), agent_close(account, T0)], T0)
+    routed_late = T0 + minutes(90)
+    service.ingest(inbound(account, T0 + minutes(59)), routed_late)
+
+    decision = routed(service, account)
+    assert (decision["route"], decision["decided_at"]) == ("previous_agent", "2026-03-01T11:30:00Z")
+
+
+def test_an_account_without_a_window_never_gives_a_contact_back(service: Service) -> None:
+    account = account_with(service, window=None)
+    service.ingest([opened(account), agent_close(account, T0)], T0)
+    service.ingest(inbound(account, T0 + minutes(1)), T0 + minutes(1))
+    assert routed(service, account)["route"] == "unassigned"
+
+
+def test_a_conversation_closed_by_the_system_upstream_never_gives_the_contact_back(
+    service: Service,
+) -> None:
+    account = account_with(service, window="P1D")
+    system_close = {**agent_close(account, T0, reason="spam"), "closed_by": "system"}
+    service.ingest([opened(account), system_close], T0)
+    service.ingest(inbound(account, T0 + minutes(1)), T0 + minutes(1))
+    assert routed(service, account)["route"] == "unassigned"
+
+
+def test_an_open_conversation_assigned_to_a_group_keeps_the_contact_with_the_group(
+    service: Service,
+) -> None:
+    account = account_with(service, window="P1D", bot=True)
+    service.ingest(opened(account, group_id="sales"), T0)
+    service.ingest(inbound(account, T0 + minutes(1)), T0 + minutes(1))
+
+    decision = routed(service, account)
+    assert (decision["route"], decision["conversation_id"], decision["group_id"]) == (
+        "open_conversation",
+        "c1",
+        "sales",
+    )
+    assert decision["agent_id"] is None
+
+
+def test_the_open_conversation_follows_its_latest_transfer(service: Service) -> None:
+    account = account_with(service)
+    service.ingest(opened(account, agent_id="ana"), T0)
+    transfer = conversation_event(
+        "conversation.transferred", account, "c1", T0 + minutes(1), agent_id="bruno"
+    )
+    service.ingest([transfer, inbound(account, T0 + minutes(2))], T0 + minutes(2))
+    assert routed(service, account)["agent_id"] == "bruno"
+
+
+def test_an_inbound_on_an_open_conversation_moves_its_deadline(service: Service) -> None:
+    account = account_with(service, close_after="PT30M")
+    service.ingest(opened(account), T0)
+    service.ingest(inbound(account, T0 + minutes(25)), T0 + minutes(25))
+
+    state, due = service.conversation(account, "c1")
+    assert (state.last_activity_at, due) == (T0 + minutes(25), T0 + minutes(55))
+    assert routed(service, account)["route"] == "open_conversation"
+
+
+def test_every_inbound_event_gets_exactly_one_routing_decision(service: Service) -> None:
+    account = account_with(service, bot=True)
+    batch = [inbound(account, T0 + minutes(i), contact=f"k{i % 2}") for i in range(4)]
+    service.ingest(batch, T0 + minutes(4))
+    service.ingest(batch[:2], T0 + minutes(5))  # redelivered: routed already
+
+    made = routes(service, account)
+    assert sorted(d["inbound_event_id"] for d in made) == sorted(e["event_id"] for e in batch)
+    assert {(d["route"], d["contact_id"], d["line_id"]) for d in made} == {
+        ("bot", "k0", "line-1"),
+        ("bot", "k1", "line-1"),
+    }
+
+
+def test_a_contact_writing_on_another_line_is_a_new_contact_there(service: Service) -> None:
+    account = account_with(service, window="P1D", bot=True)
+    service.ingest(opened(account), T0)
+    service.ingest(inbound(account, T0 + minutes(1), line="line-2"), T0 + minutes(1))
+
+    decision = routed(service, account)
+    assert (decision["route"], decision["line_id"]) == ("bot", "line-2")
+    assert service.conversation(account, "c1")[0].last_activity_at == T0
+
+
+def test_a_reactivated_agent_gets_contacts_back_and_an_older_deactivation_changes_nothing(
+    service: Service,
+) -> None:
+    account = account_with(service, window="P1D")
+    service.ingest([opened(account), agent_close(account, T0)], T0)
+    agent = "agent.updated"
+    service.ingest(event(agent, account, T0 + minutes(2), agent_id="ana", active=True), T0)
+    service.ingest(event(agent, account, T0 + minutes(1), agent_id="ana", active=False), T0)
+    service.ingest(inbound(account, T0 + minutes(5)), T0 + minutes(5))
+
+    assert routed(service, account)["route"] == "previous_agent"
+
+
+def test_a_deactivation_in_the_same_batch_as_the_inbound_is_seen(service: Service) -> None:
+    account = account_with(service, window="P1D", bot=True)
+    service.ingest([opened(account), agent_close(account, T0)], T0)
+    service.ingest(
+        [
+            event("agent.updated", account, T0 + minutes(1), agent_id="ana", active=False),
+            inbound(account, T0 + minutes(2)),
+        ],
+        T0 + minutes(2),
+    )
+    assert routed(service, account)["route"] == "bot"
+
+
+def test_a_line_whose_owner_is_removed_leaves_new_contacts_unassigned(service: Service) -> None:
+    account = account_with(service)
+    owned_by(service, account, agent_id="olga")
+    service.ingest(
+        event("line.updated", account, T0 + minutes(1), line_id="line-1"), T0 + minutes(1)
+    )
+    service.ingest(
+        event("line.updated", account, T0 - minutes(1), line_id="line-1", group_id="old"),
+        T0 + minutes(1),
+    )
+    service.ingest(inbound(account, T0 + minutes(2)), T0 + minutes(2))
+    assert routed(service, account)["route"] == "unassigned"
+
+
+def test_a_line_owner_of_another_line_is_not_this_lines_owner(service: Service) -> None:
+    account = account_with(service)
+    service.ingest(event("line.updated", account, T0, line_id="line-2", agent_id="olga"), T0)
+    service.ingest(inbound(account, T0 + minutes(1)), T0 + minutes(1))
+    assert routed(service, account)["route"] == "unassigned"
+
+
+def test_a_contact_of_one_account_never_sees_another_accounts_conversations(
+    service: Service,
+) -> None:
+    alice = account_with(service, window="P1D")
+    bob = account_with(service, window="P1D", bot=True)
+    service.ingest([opened(alice, agent_id="ana"), opened(bob, "c2", agent_id="zed")], T0)
+    service.ingest(agent_close(alice, T0 + minutes(1)), T0 + minutes(1))
+    # Bob's contact has the same contact and line ids as Alice's.
+    service.ingest(inbound(bob, T0 + minutes(2)), T0 + minutes(2))
+    service.ingest(inbound(alice, T0 + minutes(3)), T0 + minutes(3))
+
+    bob_decision = routed(service, bob)
+    assert (bob_decision["route"], bob_decision["conversation_id"]) == (
+        "open_conversation",
+        "c2",
+    )
+    assert routed(service, alice)["route"] == "previous_agent"
