@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Annotated, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -19,11 +20,30 @@ from pydantic import (
     model_validator,
 )
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-"""Every identifier: a non-empty string of at most 200 characters."""
+
+def _storable(value: str) -> str:
+    # PostgreSQL text cannot hold U+0000: refusing it here dead-letters one event instead of
+    # failing the whole batch's transaction.
+    if "\x00" in value:
+        raise ValueError("contains a NUL character (U+0000), which cannot be stored")
+    return value
+
+
+Id = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, strip_whitespace=True),
+    AfterValidator(_storable),
+]
+"""Every identifier: a non-empty string of at most 200 characters, without NUL."""
+
+Text = Annotated[str, StringConstraints(max_length=500), AfterValidator(_storable)]
+"""Free text a person wrote (a close reason): at most 500 characters, without NUL."""
+
+MAX_DURATION = timedelta(days=36500)
+"""The longest setting accepted (100 years): longer is a typo, and dates past 9999 overflow."""
 
 Duration = timedelta
-"""An ISO 8601 duration (`P7D`, `PT24H`) or a number of seconds; must be positive."""
+"""An ISO 8601 duration (`P7D`, `PT24H`) or a number of seconds; positive, at most 100 years."""
 
 
 class _Event(BaseModel):
@@ -82,7 +102,7 @@ class ConversationClosed(_ConversationEvent):
     type: Literal["conversation.closed"]
     closed_by: Literal["agent", "system"]
     agent_id: Id | None = None
-    close_reason: str | None = Field(default=None, max_length=500)
+    close_reason: Text | None = None
 
     @model_validator(mode="after")
     def _agent_close_names_the_agent(self) -> Self:
@@ -107,11 +127,22 @@ class AccountSettingsUpdated(_Event):
     reassignment_window: Duration | None = None
     bot_enabled: bool | None = None
 
+    @field_validator("inactivity_close_after", "reassignment_window", mode="before")
+    @classmethod
+    def _iso_or_seconds(cls, value: object) -> object:
+        # pydantic alone would also take `true` (1 s) and "7 days"; the contract is narrower.
+        is_iso = isinstance(value, str) and value.strip().lstrip("+-").upper().startswith("P")
+        if isinstance(value, bool) or (isinstance(value, str) and not is_iso):
+            raise ValueError("a duration is an ISO 8601 string such as P7D, or seconds")
+        return value
+
     @field_validator("inactivity_close_after", "reassignment_window")
     @classmethod
-    def _positive(cls, value: timedelta | None) -> timedelta | None:
+    def _positive_and_bounded(cls, value: timedelta | None) -> timedelta | None:
         if value is not None and value <= timedelta(0):
             raise ValueError("a duration must be positive (use null for Never)")
+        if value is not None and value > MAX_DURATION:
+            raise ValueError("a duration must be at most 100 years (P36500D; null for Never)")
         return value
 
 

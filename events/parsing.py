@@ -23,9 +23,28 @@ class InvalidEvent(ValueError):
 
     def __init__(self, reason: str, raw: str, event_id: str | None = None) -> None:
         super().__init__(reason)
-        self.reason = reason
-        self.raw = raw if len(raw) <= MAX_RAW_KEPT else raw[:MAX_RAW_KEPT] + "…[cut]"
-        self.event_id = event_id
+        self.reason = storable(reason)
+        raw = raw if len(raw) <= MAX_RAW_KEPT else raw[:MAX_RAW_KEPT] + "…[cut]"
+        self.raw = storable(raw)
+        # The dead letter's event_id column holds 200 characters, like every id.
+        self.event_id = None if event_id is None else storable(event_id)[:MAX_ID_KEPT]
+
+
+MAX_ID_KEPT = 200
+
+
+def storable(text: str) -> str:
+    """`text` as any store can hold it: NUL and lone surrogates written as escapes.
+
+    A dead letter must be storable whatever arrived, or one bad event would fail its batch.
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", "\\u0000")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return text
 
 
 def raw_text(payload: object) -> str:

@@ -5,6 +5,8 @@ applying the same events in any order, or twice, gives the same conversation:
 - last activity is the newest `occurred_at` seen;
 - status follows the newest open or close (at equal times the close wins);
 - the assignee follows the newest open or transfer.
+Two changes of one value at the same instant are ordered by the value itself (the greater close
+or assignment, compared field by field, wins): arbitrary, but the same whatever the arrival order.
 """
 
 from __future__ import annotations
@@ -58,9 +60,7 @@ def apply_event(conversation: Conversation | None, event: ConversationEvent) -> 
         state = _assign(state, at, event.agent_id, event.group_id, bot=event.bot)
     elif isinstance(event, ConversationTransferred):
         state = _assign(state, at, event.agent_id, event.group_id, bot=False)
-    elif isinstance(event, ConversationClosed) and (
-        state.status_changed_at is None or at >= state.status_changed_at
-    ):
+    elif isinstance(event, ConversationClosed) and _close_wins(state, event):
         state = replace(
             state,
             status=Status.CLOSED,
@@ -73,11 +73,27 @@ def apply_event(conversation: Conversation | None, event: ConversationEvent) -> 
     return state
 
 
+def _close_wins(state: Conversation, event: ConversationClosed) -> bool:
+    at = event.occurred_at
+    if state.status_changed_at is None or at > state.status_changed_at:
+        return True
+    if at < state.status_changed_at:
+        return False
+    if state.is_open:
+        return True  # an open and a close at one instant: the close wins
+    current = (state.closed_by or "", state.closing_agent_id or "", state.close_reason or "")
+    return (event.closed_by, event.agent_id or "", event.close_reason or "") >= current
+
+
 def _assign(
     state: Conversation, at: datetime, agent_id: str | None, group_id: str | None, *, bot: bool
 ) -> Conversation:
-    if state.assigned_at is not None and at < state.assigned_at:
-        return state
+    if state.assigned_at is not None:
+        if at < state.assigned_at:
+            return state
+        current = (state.assignee_bot, state.assignee_agent_id or "", state.assignee_group_id or "")
+        if at == state.assigned_at and (bot, agent_id or "", group_id or "") < current:
+            return state
     return replace(
         state,
         assignee_agent_id=agent_id,

@@ -1,4 +1,8 @@
-"""Account settings, line owners and agents: read with defaults, updated newest-wins."""
+"""Account settings, line owners and agents: read with defaults, updated newest-wins.
+
+Each row keeps the `occurred_at` and `event_id` of the update that set it, so updates applied in
+any order (or twice) leave the same row.
+"""
 
 from __future__ import annotations
 
@@ -81,7 +85,7 @@ def apply_settings(
             "bot_enabled": default.bot_enabled,
         },
     )
-    if event.occurred_at <= row["updated_at"]:
+    if not _newer(event, row):
         return None
     before = AccountSettings(
         inactivity_close_after=row["inactivity_close_after"],
@@ -110,6 +114,7 @@ def apply_settings(
             reassignment_window=after.reassignment_window,
             bot_enabled=after.bot_enabled,
             updated_at=event.occurred_at,
+            updated_event_id=event.event_id,
         )
     )
     return before, after
@@ -119,7 +124,7 @@ def apply_line(connection: Connection, event: LineUpdated) -> bool:
     """Set a line's owner unless a newer update is already applied; True if applied."""
     key = {"account_id": event.account_id, "line_id": event.line_id}
     row = _lock_or_create(connection, lines, key, {"owner_agent_id": None, "owner_group_id": None})
-    if event.occurred_at <= row["updated_at"]:
+    if not _newer(event, row):
         return False
     connection.execute(
         update(lines)
@@ -128,6 +133,7 @@ def apply_line(connection: Connection, event: LineUpdated) -> bool:
             owner_agent_id=event.agent_id,
             owner_group_id=event.group_id,
             updated_at=event.occurred_at,
+            updated_event_id=event.event_id,
         )
     )
     return True
@@ -137,14 +143,20 @@ def apply_agent(connection: Connection, event: AgentUpdated) -> bool:
     """Set whether an agent is active unless a newer update is already applied."""
     key = {"account_id": event.account_id, "agent_id": event.agent_id}
     row = _lock_or_create(connection, agents, key, {"active": True})
-    if event.occurred_at <= row["updated_at"]:
+    if not _newer(event, row):
         return False
     connection.execute(
         update(agents)
         .where(agents.c.account_id == event.account_id, agents.c.agent_id == event.agent_id)
-        .values(active=event.active, updated_at=event.occurred_at)
+        .values(active=event.active, updated_at=event.occurred_at, updated_event_id=event.event_id)
     )
     return True
+
+
+def _newer(event: AccountSettingsUpdated | LineUpdated | AgentUpdated, row: dict[str, Any]) -> bool:
+    """Newest wins; of two updates at the same instant, the greater event_id (so the result does
+    not depend on which arrived first)."""
+    return (event.occurred_at, event.event_id) > (row["updated_at"], row["updated_event_id"])
 
 
 def _lock_or_create(
@@ -152,7 +164,7 @@ def _lock_or_create(
 ) -> dict[str, Any]:
     connection.execute(
         insert_ignoring_conflicts(connection, table, list(key)),
-        [{**key, **initial, "updated_at": _NEVER_UPDATED}],
+        [{**key, **initial, "updated_at": _NEVER_UPDATED, "updated_event_id": ""}],
     )
     statement = select(table).with_for_update()
     for name, value in key.items():

@@ -45,10 +45,21 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **kwargs)
+    _configure_postgresql(engine)
     # Bulk INSERTs (upserts included) go as multi-row VALUES pages even without RETURNING:
     # psycopg's executemany otherwise sends one statement per row.
     engine.dialect.use_insertmanyvalues_wo_returning = True
     return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Every session in UTC, whatever the server's TimeZone: `timestamptz + interval '1 day'`
+        # is then exactly 24 h, never 23 or 25 across a daylight-saving change.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+        dbapi_connection.commit()
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -29,6 +29,7 @@ accounts = Table(
     Column("reassignment_window", Interval, nullable=True),
     Column("bot_enabled", Boolean, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_event_id", ID, nullable=False, server_default=""),
 )
 
 lines = Table(
@@ -39,6 +40,7 @@ lines = Table(
     Column("owner_agent_id", ID, nullable=True),
     Column("owner_group_id", ID, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_event_id", ID, nullable=False, server_default=""),
 )
 
 agents = Table(
@@ -48,6 +50,7 @@ agents = Table(
     Column("agent_id", ID, primary_key=True),
     Column("active", Boolean, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_event_id", ID, nullable=False, server_default=""),
 )
 
 conversations = Table(

@@ -22,7 +22,7 @@ from events.models import (
     Event,
     LineUpdated,
 )
-from events.parsing import InvalidEvent, parse_event, raw_text
+from events.parsing import MAX_ID_KEPT, InvalidEvent, parse_event, raw_text, storable
 from policies.conversation import apply_event, touch
 from policies.inactivity import close_deadline
 from policies.routing import route_inbound
@@ -200,7 +200,7 @@ def _apply_configuration(
     """Apply settings, line and agent updates (oldest first); returns the accounts whose close
     setting changed, with their new settings, so their open conversations get new deadlines."""
     rescheduled: dict[str, AccountSettings] = {}
-    for event in sorted(events, key=lambda e: e.occurred_at):
+    for event in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):
         if isinstance(event, AccountSettingsUpdated):
             change = configuration.apply_settings(connection, event, default)
             if change is not None:
@@ -224,4 +224,4 @@ def _account_of(raw: str) -> str | None:
     except (ValueError, RecursionError):
         return None
     account = decoded.get("account_id") if isinstance(decoded, dict) else None
-    return account[:200] if isinstance(account, str) else None
+    return storable(account)[:MAX_ID_KEPT] if isinstance(account, str) else None

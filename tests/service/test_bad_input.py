@@ -136,21 +136,9 @@ def test_a_bad_event_changes_no_state(service: Service) -> None:
 # --- input the database cannot store ---------------------------------------------------------
 
 
-def _bug_on_postgresql(request: pytest.FixtureRequest, database_url: str, reason: str) -> None:
-    if database_url.startswith("postgresql"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
 def test_an_event_id_too_long_is_dead_lettered_and_the_batch_applies(
-    service: Service, database_url: str, request: pytest.FixtureRequest
+    service: Service,
 ) -> None:
-    _bug_on_postgresql(
-        request,
-        database_url,
-        "BUG: events.parsing.parse_event keeps the raw event_id (201+ chars) on InvalidEvent; "
-        "worker.ingest.ingest stores it in dead_letters.event_id VARCHAR(200): "
-        "StringDataRightTruncation aborts the whole batch",
-    )
     account = account_with(service, bot=True)
     marker = new_id("bad")
     bad = {**inbound(account, T0), "event_id": "e" * 201, "marker": marker}
@@ -163,15 +151,8 @@ def test_an_event_id_too_long_is_dead_lettered_and_the_batch_applies(
 
 
 def test_a_nul_character_in_an_event_never_takes_its_batch_down(
-    service: Service, database_url: str, request: pytest.FixtureRequest
+    service: Service,
 ) -> None:
-    _bug_on_postgresql(
-        request,
-        database_url,
-        "BUG: a string field with U+0000 (JSON \\u0000) passes validation; PostgreSQL text "
-        "cannot hold NUL, so worker.ingest.ingest raises DataError for the whole batch, and "
-        "the dead letter of such a payload (raw text with NUL) fails the same way",
-    )
     account = account_with(service, bot=True)
     marker = new_id("bad")
     with_nul = {**opened(account, "c\x00"), "marker": marker}
@@ -189,14 +170,6 @@ def test_a_nul_character_in_an_event_never_takes_its_batch_down(
     assert routed(service, account)["inbound_event_id"] == good["event_id"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: a lone surrogate (JSON \\ud83d, e.g. an emoji cut in half) fails validation, "
-        "but events.parsing.raw_text dumps the dict with ensure_ascii=False, so storing the "
-        "dead letter raises UnicodeEncodeError and the whole batch is lost"
-    ),
-)
 def test_a_lone_surrogate_in_an_event_is_dead_lettered_and_the_batch_applies(
     service: Service,
 ) -> None:

@@ -182,16 +182,6 @@ def test_one_call_closes_at_most_one_batch(service: Service) -> None:
     assert len(service.close_due(T0, account)) == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: a schema-valid duration such as P3000000D (8,200 years) is accepted; on "
-        "SQLite store.configuration.apply_settings overflows binding it (an Interval is "
-        "stored as 1970 + duration); on PostgreSQL store.conversations.reschedule_open "
-        "stores a deadline after year 9999, and every later event of the conversation "
-        "fails reading it back (psycopg DataError 'timestamp too large')"
-    ),
-)
 def test_a_close_setting_beyond_the_calendar_never_breaks_the_account(service: Service) -> None:
     account = account_with(service)
     service.ingest(opened(account), T0)
@@ -217,14 +207,6 @@ def service_in_madrid(postgres_url: str, redis_url: str) -> Iterator[Service]:
     engine.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: store.conversations.reschedule_open computes last_activity_at + interval in SQL; "
-        "psycopg sends timedelta(days=1) as interval '1 day', which PostgreSQL adds in the "
-        "session time zone, so across a DST change the deadline is 25 h (or 23 h) away"
-    ),
-)
 def test_a_settings_change_sets_deadlines_of_exactly_the_setting_across_a_dst_change(
     service_in_madrid: Service,
 ) -> None:

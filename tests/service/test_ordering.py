@@ -128,15 +128,6 @@ SAME_INSTANT: dict[str, History] = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: policies.conversation.apply_event has no tie-break for events with equal "
-        "occurred_at except close-over-open: _assign keeps the later-applied assignee "
-        "(`at < assigned_at` only refuses older) and a close replaces a close at the same "
-        "time (`at >= status_changed_at`), so the result depends on the order applied"
-    ),
-)
 @pytest.mark.parametrize("kind", list(SAME_INSTANT))
 def test_events_at_the_same_instant_give_the_same_conversation_in_either_order(
     service: Service, kind: str
@@ -146,22 +137,18 @@ def test_events_at_the_same_instant_give_the_same_conversation_in_either_order(
     assert len(outcomes) == 1, outcomes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: store.configuration.apply_settings refuses an update with occurred_at <= the "
-        "stored one, so of two settings updates at the same instant the first applied wins "
-        "and deadlines depend on arrival order (apply_line / apply_agent likewise)"
-    ),
-)
-def test_two_settings_updates_at_the_same_instant_give_the_same_deadlines_in_either_order(
+def test_of_two_settings_updates_at_the_same_instant_the_greater_event_id_wins_in_either_order(
     service: Service,
 ) -> None:
     outcomes = set()
-    for close_afters in [("PT10M", "PT20M"), ("PT20M", "PT10M")]:
+    for order in [("s-a", "s-b"), ("s-b", "s-a")]:
         account = account_with(service)
         service.ingest(opened(account), T0)
-        for close_after in close_afters:
-            service.ingest(settings_event(account, T0, close_after=close_after), NOW)
+        updates = {
+            "s-a": {**settings_event(account, T0, close_after="PT10M"), "event_id": "s-a"},
+            "s-b": {**settings_event(account, T0, close_after="PT20M"), "event_id": "s-b"},
+        }
+        for event_id in order:
+            service.ingest(updates[event_id], NOW)
         outcomes.add(service.conversation(account, "c1")[1])
-    assert len(outcomes) == 1, outcomes
+    assert outcomes == {T0 + minutes(20)}

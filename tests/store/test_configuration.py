@@ -109,15 +109,28 @@ def test_null_in_a_settings_update_means_never(engine: Engine) -> None:
 def test_an_older_settings_update_is_ignored_and_returns_none(engine: Engine) -> None:
     account = new_id("acct")
     with engine.begin() as connection:
-        newer = settings_update(account, T0, inactivity_close_after="PT10M")
+        newer = settings_update(account, T0, inactivity_close_after="PT10M", event_id="s-b")
         assert configuration.apply_settings(connection, newer, DEFAULT) is not None
         older = settings_update(account, T0 - HOUR, inactivity_close_after="P30D", bot_enabled=True)
         assert configuration.apply_settings(connection, older, DEFAULT) is None
-        same_time = settings_update(account, T0, inactivity_close_after="P30D")
-        assert configuration.apply_settings(connection, same_time, DEFAULT) is None
+        same_time_lesser_id = settings_update(
+            account, T0, inactivity_close_after="P30D", event_id="s-a"
+        )
+        assert configuration.apply_settings(connection, same_time_lesser_id, DEFAULT) is None
     assert settings_of(engine, account) == AccountSettings(
         timedelta(minutes=10), None, bot_enabled=False
     )
+
+
+def test_of_two_updates_at_the_same_instant_the_greater_event_id_wins(engine: Engine) -> None:
+    account = new_id("acct")
+    with engine.begin() as connection:
+        lesser = settings_update(account, T0, inactivity_close_after="PT10M", event_id="s-a")
+        greater = settings_update(account, T0, inactivity_close_after="PT20M", event_id="s-b")
+        assert configuration.apply_settings(connection, lesser, DEFAULT) is not None
+        assert configuration.apply_settings(connection, greater, DEFAULT) is not None
+        assert configuration.apply_settings(connection, lesser, DEFAULT) is None
+    assert settings_of(engine, account).inactivity_close_after == timedelta(minutes=20)
 
 
 def test_durations_keep_their_microseconds(engine: Engine) -> None:
@@ -148,11 +161,15 @@ def test_a_line_never_configured_has_no_owner(engine: Engine) -> None:
 def test_the_newest_line_update_wins(engine: Engine) -> None:
     account = new_id("acct")
     with engine.begin() as connection:
-        assert configuration.apply_line(connection, line_update(account, T0, agent_id="olga"))
+        assert configuration.apply_line(
+            connection, line_update(account, T0, agent_id="olga", event_id="l-b")
+        )
         assert not configuration.apply_line(
             connection, line_update(account, T0 - HOUR, group_id="sales")
         )
-        assert not configuration.apply_line(connection, line_update(account, T0, group_id="x"))
+        assert not configuration.apply_line(
+            connection, line_update(account, T0, group_id="x", event_id="l-a")
+        )
         owners = configuration.line_owners(connection, {(account, "line-1")})
     assert owners == {(account, "line-1"): LineOwner(agent_id="olga")}
 

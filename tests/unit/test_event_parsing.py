@@ -378,11 +378,42 @@ def test_a_zero_or_negative_duration_is_refused_and_null_is_the_way_to_say_never
     )
 
 
-@pytest.mark.parametrize("given", ["tomorrow", "", "P", "P7X", "a fortnight", [7], {"days": 7}])
+@pytest.mark.parametrize(
+    "given", ["tomorrow", "", "P", "P7X", "a fortnight", [7], {"days": 7}, True, "7 days", "3600"]
+)
 def test_a_duration_that_is_not_one_is_refused_naming_the_field(given: object) -> None:
     assert reason_of(
         {**VALID["account.settings_updated"], "reassignment_window": given}
     ).startswith("reassignment_window: ")
+
+
+def test_a_duration_longer_than_a_hundred_years_is_refused_as_a_typo() -> None:
+    settings = VALID["account.settings_updated"]
+    assert isinstance(
+        parse_event({**settings, "inactivity_close_after": "P36500D"}), AccountSettingsUpdated
+    )
+    assert reason_of({**settings, "inactivity_close_after": "P36501D"}) == (
+        "inactivity_close_after: Value error, a duration must be at most 100 years "
+        "(P36500D; null for Never)"
+    )
+
+
+@pytest.mark.parametrize("field", ["event_id", "account_id", "close_reason"])
+def test_a_nul_character_in_a_string_is_refused_because_no_store_can_hold_it(field: str) -> None:
+    closed = VALID["conversation.closed"]
+    assert reason_of({**closed, field: "a\x00b"}) == (
+        f"{field}: Value error, contains a NUL character (U+0000), which cannot be stored"
+    )
+
+
+def test_a_dead_letter_of_any_payload_is_storable_text() -> None:
+    with pytest.raises(InvalidEvent) as refused:
+        parse_event({"event_id": "e" * 300 + "\x00", "type": "nope", "x": "half \ud83d"})
+    assert refused.value.event_id is not None
+    assert len(refused.value.event_id) == 200
+    refused.value.raw.encode("utf-8")  # no lone surrogate left
+    assert "\x00" not in refused.value.raw
+    assert "\\u0000" in refused.value.raw
 
 
 def _deep_list(depth: int) -> list[Any]:

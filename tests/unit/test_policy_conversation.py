@@ -420,9 +420,6 @@ def test_activity_after_a_close_moves_last_activity_but_does_not_reopen(
     assert after.last_activity_at == minutes(11)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="gap: of two assignments at one instant, the last applied wins"
-)
 def test_two_assignments_at_the_same_instant_converge_whatever_the_order() -> None:
     history = [
         at(T0, "conversation.opened", agent_id="ana"),
@@ -432,7 +429,6 @@ def test_two_assignments_at_the_same_instant_converge_whatever_the_order() -> No
     assert len({apply_all(list(order)) for order in itertools.permutations(history)}) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="gap: of two different closes at one instant, the last wins")
 def test_two_different_closes_at_the_same_instant_converge_whatever_the_order() -> None:
     history = [
         at(T0, "conversation.message", sender="contact"),
