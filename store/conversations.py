@@ -7,13 +7,13 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Interval, bindparam, null, select, update
+from sqlalchemy import Interval, and_, bindparam, null, select, update
 from sqlalchemy.engine import Connection, Row
 
 from events.models import ConversationEvent
 from policies.conversation import new_conversation
 from policies.state import ClosedBy, Conversation, Status
-from store.db import chunks, insert_ignoring_conflicts, upsert
+from store.db import bulk_insert, unnest_params, unnested
 from store.tables import conversations as table
 
 ConversationKey = tuple[str, str]
@@ -22,6 +22,7 @@ ContactLineKey = tuple[str, str, str]
 """(account_id, contact_id, line_id)"""
 
 _KEYS_PER_QUERY = 500
+_KEY = ("account_id", "conversation_id")
 
 
 def key_of(conversation: Conversation) -> ConversationKey:
@@ -40,9 +41,7 @@ def create_missing(connection: Connection, events: Iterable[ConversationEvent]) 
         if key not in first or event.occurred_at < first[key].occurred_at:
             first[key] = event
     rows = [_to_row(new_conversation(first[key]), None) for key in sorted(first)]
-    statement = insert_ignoring_conflicts(connection, table, ["account_id", "conversation_id"])
-    for chunk in chunks(rows, _KEYS_PER_QUERY):
-        connection.execute(statement, chunk)
+    bulk_insert(connection, table, rows, key=list(_KEY), on_conflict="nothing")
 
 
 def lock(
@@ -58,6 +57,8 @@ def lock(
     whereas a row-value `(account_id, conversation_id) IN (…)` (or an OR of them) becomes a
     filter over every row of the account.
     """
+    if connection.dialect.name == "postgresql":
+        return _lock_postgresql(connection, keys, contact_lines)
     wanted = set(keys)
     contacts_by_account: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for account_id, contact_id, line_id in contact_lines:
@@ -93,6 +94,53 @@ def lock(
     return found
 
 
+def _lock_postgresql(
+    connection: Connection,
+    keys: Collection[ConversationKey],
+    contact_lines: Collection[ContactLineKey],
+) -> dict[ConversationKey, Conversation]:
+    # Two statements whatever the batch: the keys travel as arrays and are joined through
+    # unnest, which PostgreSQL runs as one primary-key (or contact index) lookup per key.
+    wanted = set(keys)
+    if contact_lines:
+        pairs = unnested("p", [table.c.account_id, table.c.contact_id, table.c.line_id])
+        rows = connection.execute(
+            select(table.c.account_id, table.c.conversation_id).join(
+                pairs,
+                and_(
+                    table.c.account_id == pairs.c.account_id,
+                    table.c.contact_id == pairs.c.contact_id,
+                    table.c.line_id == pairs.c.line_id,
+                ),
+            ),
+            unnest_params(
+                "p", [table.c.account_id, table.c.contact_id, table.c.line_id], contact_lines
+            ),
+        )
+        wanted.update((row.account_id, row.conversation_id) for row in rows)
+    if not wanted:
+        return {}
+    key_columns = [table.c.account_id, table.c.conversation_id]
+    wanted_keys = unnested("k", key_columns)
+    statement = (
+        select(table)
+        .join(
+            wanted_keys,
+            and_(
+                table.c.account_id == wanted_keys.c.account_id,
+                table.c.conversation_id == wanted_keys.c.conversation_id,
+            ),
+        )
+        .order_by(table.c.account_id, table.c.conversation_id)
+        .with_for_update(of=table)
+    )
+    found: dict[ConversationKey, Conversation] = {}
+    for row in connection.execute(statement, unnest_params("k", key_columns, sorted(wanted))):
+        conversation = _from_row(row)
+        found[key_of(conversation)] = conversation
+    return found
+
+
 def _pages(values: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(values), _KEYS_PER_QUERY):
         yield values[start : start + _KEYS_PER_QUERY]
@@ -103,15 +151,11 @@ def save(
 ) -> None:
     """Write conversations (each with its close deadline), in bulk.
 
-    Multi-row `INSERT … ON CONFLICT DO UPDATE`: the rows exist (they were
+    One `INSERT … ON CONFLICT DO UPDATE` (see `bulk_insert`): the rows exist (they were
     created and locked before), and one statement is far cheaper than an UPDATE per row.
     """
     rows = [_to_row(conv, due) for conv, due in (changed[key] for key in sorted(changed))]
-    if not rows:
-        return
-    # executemany of one cached statement: SQLAlchemy folds it into multi-row VALUES pages
-    # ("insertmanyvalues") without compiling a new statement for every batch.
-    connection.execute(upsert(connection, table, ["account_id", "conversation_id"]), rows)
+    bulk_insert(connection, table, rows, key=list(_KEY), on_conflict="update")
 
 
 def claim_due(connection: Connection, now: datetime, limit: int) -> list[Conversation]:

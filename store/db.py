@@ -6,11 +6,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Table, event
+from sqlalchemy import Column, DateTime, Table, bindparam, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect, Engine, create_engine
+from sqlalchemy.engine import Connection, Dialect, Engine, Row, create_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeDecorator
 
 
@@ -89,26 +90,6 @@ def insert_ignoring_conflicts(
     raise NotImplementedError(f"convlife supports PostgreSQL and SQLite, not {dialect}")
 
 
-def upsert(connection: Connection, table: Table, index_elements: Sequence[str]) -> Any:
-    """`INSERT … ON CONFLICT (key) DO UPDATE SET` every other column to the inserted value.
-
-    Execute it with a list of rows: SQLAlchemy sends them as multi-row VALUES pages.
-    """
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
-        statement: Any = postgresql.insert(table)
-    elif dialect == "sqlite":
-        statement = sqlite.insert(table)
-    else:
-        raise NotImplementedError(f"convlife supports PostgreSQL and SQLite, not {dialect}")
-    columns = {
-        column.name: statement.excluded[column.name]
-        for column in table.columns
-        if column.name not in index_elements
-    }
-    return statement.on_conflict_do_update(index_elements=index_elements, set_=columns)
-
-
 def chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterable[list[Mapping[str, Any]]]:
     """Rows in lists of at most `size` (SQLite limits bound parameters per statement)."""
     chunk: list[Mapping[str, Any]] = []
@@ -119,3 +100,88 @@ def chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterable[list[Mappin
             chunk = []
     if chunk:
         yield chunk
+
+
+def unnested(name: str, columns: Sequence[Column[Any]]) -> TableValuedAlias:
+    """`unnest(:name_col1, :name_col2, …) AS name(col1, col2, …)`: on PostgreSQL, rows passed as
+    one array per column. A batch of any size is then one short statement with one cached plan,
+    instead of a statement text (and a parse) that grows with the batch.
+
+    Bind it with `unnest_params(name, columns, rows)`.
+    """
+    arrays = [
+        bindparam(f"{name}_{column.name}", type_=postgresql.ARRAY(column.type))
+        for column in columns
+    ]
+    return (
+        func.unnest(*arrays)
+        .table_valued(*[column.name for column in columns])
+        .render_derived(name=name, with_types=False)
+    )
+
+
+def unnest_params(
+    name: str, columns: Sequence[Column[Any]], rows: Iterable[Sequence[Any]]
+) -> dict[str, list[Any]]:
+    """The parameters of `unnested(name, columns)` for these rows (tuples in column order)."""
+    arrays: list[list[Any]] = [[] for _ in columns]
+    for row in rows:
+        for array, value in zip(arrays, row, strict=True):
+            array.append(value)
+    return {f"{name}_{column.name}": array for column, array in zip(columns, arrays, strict=True)}
+
+
+def bulk_insert(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: Sequence[str],
+    on_conflict: str,
+    returning: Sequence[Column[Any]] = (),
+) -> list[Row[Any]]:
+    """Insert `rows` (dicts with the same columns) in one go; a row whose `key` exists is
+    skipped (`on_conflict="nothing"`) or overwrites it (`"update"`). Returns the `returning`
+    columns of the rows inserted or updated.
+
+    PostgreSQL gets one `INSERT … SELECT FROM unnest(arrays)`: a fixed statement text whatever
+    the batch size, so its plan is cached and psycopg sends it in one round trip. SQLite gets
+    executemany, which SQLAlchemy folds into multi-row VALUES pages.
+    """
+    if not rows:
+        return []
+    names = list(rows[0])
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        columns = [table.c[name] for name in names]
+        source = unnested("r", columns)
+        statement: Any = postgresql.insert(table).from_select(
+            names, select(*[source.c[name] for name in names])
+        )
+        params: Any = unnest_params("r", columns, ([row[n] for n in names] for row in rows))
+    elif dialect == "sqlite":
+        statement = sqlite.insert(table)
+        params = list(rows)
+    else:
+        raise NotImplementedError(f"convlife supports PostgreSQL and SQLite, not {dialect}")
+    if on_conflict == "update":
+        statement = statement.on_conflict_do_update(
+            index_elements=key,
+            set_={name: statement.excluded[name] for name in names if name not in key},
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=key)
+    if returning:
+        statement = statement.returning(*returning)
+    if dialect == "sqlite":
+        found: list[Row[Any]] = []
+        for chunk in chunks(params, _SQLITE_ROWS_PER_STATEMENT):
+            result = connection.execute(statement, chunk)
+            if returning:
+                found.extend(result)
+        return found
+    result = connection.execute(statement, params)
+    return list(result) if returning else []
+
+
+_SQLITE_ROWS_PER_STATEMENT = 500

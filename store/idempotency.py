@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.engine import Connection
 
-from store.db import insert_ignoring_conflicts
+from store.db import bulk_insert
 from store.tables import processed_events
 
 EventKey = tuple[str, str]
@@ -21,15 +21,16 @@ def claim(connection: Connection, keys: Collection[EventKey], now: datetime) -> 
     Within the caller's transaction: if it rolls back, the claim goes with it. A concurrent
     transaction claiming the same key waits for this one and then finds it taken.
     """
-    claimed: set[EventKey] = set()
-    statement = insert_ignoring_conflicts(
-        connection, processed_events, ["account_id", "event_id"]
-    ).returning(processed_events.c.account_id, processed_events.c.event_id)
     rows = [{"account_id": a, "event_id": e, "processed_at": now} for a, e in sorted(set(keys))]
-    if rows:
-        result = connection.execute(statement, rows)
-        claimed.update((row.account_id, row.event_id) for row in result)
-    return claimed
+    inserted = bulk_insert(
+        connection,
+        processed_events,
+        rows,
+        key=["account_id", "event_id"],
+        on_conflict="nothing",
+        returning=[processed_events.c.account_id, processed_events.c.event_id],
+    )
+    return {(row.account_id, row.event_id) for row in inserted}
 
 
 def forget_before(connection: Connection, before: datetime, limit: int) -> int:

@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from events.decisions import AutoClosed, ContactRouted
-from store.db import insert_ignoring_conflicts
+from store.db import bulk_insert
 from store.streams import DEAD_LETTERS_STREAM, DECISIONS_STREAM, append
 from store.tables import dead_letters, decisions
 
@@ -35,12 +35,15 @@ def add_decisions(connection: Connection, items: Iterable[AutoClosed | ContactRo
         }
         for d in items
     ]
-    if not rows:
-        return []
-    statement = insert_ignoring_conflicts(connection, decisions, ["decision_id"]).returning(
-        decisions.c.decision_id
+    inserted = bulk_insert(
+        connection,
+        decisions,
+        rows,
+        key=["decision_id"],
+        on_conflict="nothing",
+        returning=[decisions.c.decision_id],
     )
-    return [row.decision_id for row in connection.execute(statement, rows)]
+    return [row.decision_id for row in inserted]
 
 
 def add_dead_letter(
