@@ -69,23 +69,51 @@ def parse_event(payload: object, *, max_bytes: int = MAX_EVENT_BYTES) -> Event:
     Raises InvalidEvent with a one-line reason: not JSON, not an object, too large, unknown type,
     missing or mistyped fields.
     """
-    text = raw_text(payload)
-    if len(text.encode("utf-8", errors="replace")) > max_bytes:
-        raise InvalidEvent(f"payload larger than {max_bytes} bytes", text)
+    if not _surely_within(payload, max_bytes):
+        text = raw_text(payload)
+        if len(text.encode("utf-8", errors="replace")) > max_bytes:
+            raise InvalidEvent(f"payload larger than {max_bytes} bytes", text)
+    original = payload
     if isinstance(payload, str | bytes):
         try:
             payload = json.loads(payload)
         except (ValueError, RecursionError) as exc:
-            raise InvalidEvent(f"not JSON: {exc}", text) from None
+            raise InvalidEvent(f"not JSON: {exc}", raw_text(original)) from None
     if not isinstance(payload, dict):
-        raise InvalidEvent(f"an event is a JSON object, got {type(payload).__name__}", text)
+        raise InvalidEvent(
+            f"an event is a JSON object, got {type(payload).__name__}", raw_text(original)
+        )
     event_id = payload.get("event_id") if isinstance(payload.get("event_id"), str) else None
     try:
         return _event_adapter.validate_python(payload)  # type: ignore[no-any-return]
     except ValidationError as exc:
-        raise InvalidEvent(_one_line(exc), text, event_id) from None
+        raise InvalidEvent(_one_line(exc), raw_text(original), event_id) from None
     except RecursionError:
-        raise InvalidEvent("payload nested too deeply", text, event_id) from None
+        raise InvalidEvent("payload nested too deeply", raw_text(original), event_id) from None
+
+
+def _surely_within(payload: object, max_bytes: int) -> bool:
+    """True when `payload` cannot exceed `max_bytes` as UTF-8 JSON, judged without encoding it:
+    a flat dict of short scalars (every event) is bounded by its lengths, each character taking at
+    most 6 bytes (`\\uXXXX`). Anything else is measured by encoding it."""
+    if isinstance(payload, str | bytes):
+        return len(payload) * 6 <= max_bytes  # as measured below: at most 4 bytes a character
+    if not isinstance(payload, dict):
+        return False
+    budget = 2  # the braces
+    for key, value in payload.items():
+        if not isinstance(key, str):
+            return False
+        if isinstance(value, str):
+            budget += 6 * len(value) + 2
+        elif value is None or isinstance(value, bool | float):
+            budget += 32
+        elif isinstance(value, int) and value.bit_length() <= 64:
+            budget += 32  # at most 20 digits and a sign
+        else:
+            return False
+        budget += 6 * len(key) + 4  # quotes, colon, comma
+    return budget <= max_bytes
 
 
 def _one_line(exc: ValidationError) -> str:

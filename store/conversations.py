@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Row
 from events.models import ConversationEvent
 from policies.conversation import new_conversation
 from policies.state import ClosedBy, Conversation, Status
-from store.db import bulk_insert, unnest_params, unnested
+from store.db import bulk_insert, rows_json, rows_param
 from store.tables import conversations as table
 
 ConversationKey = tuple[str, str]
@@ -99,11 +99,12 @@ def _lock_postgresql(
     keys: Collection[ConversationKey],
     contact_lines: Collection[ContactLineKey],
 ) -> dict[ConversationKey, Conversation]:
-    # Two statements whatever the batch: the keys travel as arrays and are joined through
-    # unnest, which PostgreSQL runs as one primary-key (or contact index) lookup per key.
+    # Two statements whatever the batch: the keys travel as one JSON parameter and are joined
+    # as a record set, which PostgreSQL runs as one primary-key (or contact index) lookup each.
     wanted = set(keys)
     if contact_lines:
-        pairs = unnested("p", [table.c.account_id, table.c.contact_id, table.c.line_id])
+        pair_columns = [table.c.account_id, table.c.contact_id, table.c.line_id]
+        pairs = rows_param("pairs", pair_columns)
         rows = connection.execute(
             select(table.c.account_id, table.c.conversation_id).join(
                 pairs,
@@ -113,15 +114,13 @@ def _lock_postgresql(
                     table.c.line_id == pairs.c.line_id,
                 ),
             ),
-            unnest_params(
-                "p", [table.c.account_id, table.c.contact_id, table.c.line_id], contact_lines
-            ),
+            {"pairs": _json_keys(pair_columns, contact_lines)},
         )
         wanted.update((row.account_id, row.conversation_id) for row in rows)
     if not wanted:
         return {}
     key_columns = [table.c.account_id, table.c.conversation_id]
-    wanted_keys = unnested("k", key_columns)
+    wanted_keys = rows_param("keys", key_columns)
     statement = (
         select(table)
         .join(
@@ -135,10 +134,15 @@ def _lock_postgresql(
         .with_for_update(of=table)
     )
     found: dict[ConversationKey, Conversation] = {}
-    for row in connection.execute(statement, unnest_params("k", key_columns, sorted(wanted))):
+    for row in connection.execute(statement, {"keys": _json_keys(key_columns, sorted(wanted))}):
         conversation = _from_row(row)
         found[key_of(conversation)] = conversation
     return found
+
+
+def _json_keys(columns: list[Any], keys: Iterable[tuple[str, ...]]) -> str:
+    names = [column.name for column in columns]
+    return rows_json(dict(zip(names, key, strict=True)) for key in keys)
 
 
 def _pages(values: list[str]) -> Iterator[list[str]]:

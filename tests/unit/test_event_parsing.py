@@ -503,6 +503,21 @@ def test_the_size_limit_counts_utf8_bytes_and_the_limit_itself_is_allowed() -> N
         parse_event(text, max_bytes=size - 1)
 
 
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+@pytest.mark.parametrize("char", ["x", "é", "\n", "🙂"])
+def test_a_dict_event_is_refused_exactly_when_its_json_is_over_the_limit(
+    char: str, extra: int
+) -> None:
+    event = {**VALID["contact.inbound"], "note": char * 100}
+    size = len(json.dumps(event, ensure_ascii=False).encode())
+    limit = size + extra
+    if size > limit:
+        with pytest.raises(InvalidEvent, match="payload larger than"):
+            parse_event(event, max_bytes=limit)
+    else:
+        assert parse_event(event, max_bytes=limit).type == "contact.inbound"
+
+
 @pytest.mark.parametrize(
     ("length", "kept"),
     [
