@@ -7,8 +7,9 @@ relay: at least once, with the same `decision_id`, never lost.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from redis import Redis
 from sqlalchemy import insert, select, update
@@ -66,30 +67,51 @@ def add_dead_letter(
     )
 
 
-def relay(engine: Engine, redis: Redis, now: datetime, batch_size: int = 1000) -> int:
+def relay(
+    engine: Engine,
+    redis: Redis,
+    now: datetime,
+    batch_size: int = 1000,
+    *,
+    only: Collection[str] | None = None,
+    with_dead_letters: bool = True,
+) -> int:
     """Publish what the outbox holds unpublished; returns how many entries were sent.
+
+    `only`: of the decisions, just these. A task relays what it made itself, so
+    an account's burst of closes never queues another account's routing decision behind it;
+    the periodic relay sends whatever is left over (after a crash between commit and relay).
 
     Rows are claimed under lock (SKIP LOCKED on PostgreSQL), sent, then marked in the same
     transaction, so two relays at once do not send the same row twice.
     """
     sent = 0
+    pending = None if only is None else sorted(only)
     while True:
         with engine.begin() as connection:
-            rows = connection.execute(
-                select(decisions.c.decision_id, decisions.c.data)
-                .where(decisions.c.published_at.is_(None))
-                .order_by(decisions.c.decided_at)
-                .limit(batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
-            letters = connection.execute(
-                select(dead_letters)
-                .where(dead_letters.c.published_at.is_(None))
-                .order_by(dead_letters.c.id)
-                .limit(batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
-            if not rows and not letters:
+            rows: Sequence[Any] = []
+            if pending is None or pending:
+                wanted = select(decisions.c.decision_id, decisions.c.data).where(
+                    decisions.c.published_at.is_(None)
+                )
+                if pending is not None:
+                    wanted = wanted.where(decisions.c.decision_id.in_(pending[:batch_size]))
+                    pending = pending[batch_size:]
+                rows = connection.execute(
+                    wanted.order_by(decisions.c.decided_at)
+                    .limit(batch_size)
+                    .with_for_update(skip_locked=True)
+                ).all()
+            letters: Sequence[Any] = []
+            if with_dead_letters:
+                letters = connection.execute(
+                    select(dead_letters)
+                    .where(dead_letters.c.published_at.is_(None))
+                    .order_by(dead_letters.c.id)
+                    .limit(batch_size)
+                    .with_for_update(skip_locked=True)
+                ).all()
+            if not rows and not letters and not pending:
                 return sent
             append(redis, DECISIONS_STREAM, [{"data": row.data} for row in rows])
             append(
@@ -118,5 +140,6 @@ def relay(engine: Engine, redis: Redis, now: datetime, batch_size: int = 1000) -
                     .values(published_at=now)
                 )
             sent += len(rows) + len(letters)
-        if len(rows) < batch_size and len(letters) < batch_size:
+        more_decisions = bool(pending) if pending is not None else len(rows) >= batch_size
+        if not more_decisions and len(letters) < batch_size:
             return sent

@@ -75,7 +75,13 @@ def create_app(settings: Settings) -> Celery:
             _dead_letter_poison(runtime, items[0] if items else payload, error)
             return {"dead_lettered": 1}
         if result.decisions or result.dead_lettered:
-            outbox.relay(runtime.get().engine, runtime.get().redis, utcnow())
+            outbox.relay(
+                runtime.get().engine,
+                runtime.get().redis,
+                utcnow(),
+                only=[decision.decision_id for decision in result.decisions],
+                with_dead_letters=result.dead_lettered > 0,
+            )
         observe(
             runtime.get(),
             event_types=result.applied_types,

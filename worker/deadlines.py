@@ -95,7 +95,13 @@ def sweep(runtime: Runtime, clock: Callable[[], datetime]) -> int:
         claimed, decisions = close_due(runtime, clock())
         closed += len(decisions)
         if decisions:
-            outbox.relay(runtime.engine, runtime.redis, clock())
+            outbox.relay(
+                runtime.engine,
+                runtime.redis,
+                clock(),
+                only=[decision.decision_id for decision in decisions],
+                with_dead_letters=False,
+            )
             _best_effort(partial(metrics.record, runtime.redis, made=decisions))
             for decision in decisions:
                 logs.decision(decision)

@@ -52,6 +52,40 @@ def test_a_relay_sends_every_unpublished_decision_once_and_then_nothing(
     publisher.close()
 
 
+def test_a_relay_of_its_own_decisions_leaves_the_others_to_the_periodic_relay(
+    engine: Engine, redis: Redis, redis_url: str
+) -> None:
+    account = new_id("acct")
+    mine, others = [decision(account, n) for n in range(3)], [decision(account, 9)]
+    marker = new_id("raw")
+    with engine.begin() as connection:
+        outbox.add_decisions(connection, [*mine, *others])
+        outbox.add_dead_letter(connection, raw=marker, error="not JSON: x", received_at=T0)
+    publisher = Redis.from_url(redis_url)
+
+    sent = outbox.relay(
+        engine,
+        publisher,
+        T0,
+        batch_size=2,
+        only=[d.decision_id for d in mine],
+        with_dead_letters=False,
+    )
+    on_stream = [
+        json.loads(d)["decision_id"] for d in stream_of(redis, DECISIONS_STREAM, "data", account)
+    ]
+    assert (sent, sorted(on_stream)) == (3, sorted(d.decision_id for d in mine))
+    assert stream_of(redis, DEAD_LETTERS_STREAM, "raw", marker) == []
+
+    outbox.relay(engine, publisher, T0)
+    on_stream = [
+        json.loads(d)["decision_id"] for d in stream_of(redis, DECISIONS_STREAM, "data", account)
+    ]
+    assert sorted(on_stream) == sorted(d.decision_id for d in [*mine, *others])
+    assert stream_of(redis, DEAD_LETTERS_STREAM, "raw", marker) == [marker]
+    publisher.close()
+
+
 def test_a_relay_sends_dead_letters_with_their_reason(
     engine: Engine, redis: Redis, redis_url: str
 ) -> None:
