@@ -88,7 +88,7 @@ def route_inbound(
             Route.PREVIOUS_AGENT,
             f"agent {previous.closing_agent_id} closed conversation {previous.conversation_id} "
             f"with reason {previous.close_reason!r} "
-            f"{humanize(inbound.occurred_at - previous.closed_at)} before the contact wrote, "
+            f"{_when_closed(previous.closed_at, inbound.occurred_at)}, "
             f"within the {humanize(settings.reassignment_window)} reassignment window",
             agent_id=previous.closing_agent_id,
         )
@@ -134,6 +134,14 @@ def _why_not_previous_agent(
     if not agent_active.get(previous.closing_agent_id, True):
         return f"agent {previous.closing_agent_id} is no longer active"
     return None
+
+
+def _when_closed(closed_at: datetime, wrote_at: datetime) -> str:
+    # Clocks upstream can put the inbound a moment before the close; say so rather than print a
+    # negative duration.
+    if wrote_at >= closed_at:
+        return f"{humanize(wrote_at - closed_at)} before the contact wrote"
+    return f"{humanize(closed_at - wrote_at)} after the contact wrote"
 
 
 def _window_over(wrote_at: datetime, closed_at: datetime, window: timedelta) -> bool:

@@ -113,6 +113,15 @@ def test_a_contact_writing_inside_the_window_goes_back_to_the_agent_who_closed_w
     assert "within the 1d reassignment window" in decision.reason
 
 
+def test_an_inbound_dated_just_before_the_close_says_so_instead_of_a_negative_duration() -> None:
+    decision = route([closed()], at=CLOSED_AT - timedelta(minutes=2))
+    assert decision.route is Route.PREVIOUS_AGENT
+    assert "closed conversation c1 with reason 'resolved' 2m after the contact wrote" in (
+        decision.reason
+    )
+    assert "-" not in decision.reason
+
+
 @pytest.mark.parametrize(
     ("wrote_at", "route_taken"),
     [
