@@ -6,11 +6,12 @@ any order (or twice) leave the same row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, select, tuple_, update
+from sqlalchemy import Table, select, text, tuple_, update
 from sqlalchemy.engine import Connection
 
 from events.models import AccountSettingsUpdated, AgentUpdated, LineUpdated
@@ -170,3 +171,43 @@ def _lock_or_create(
     for name, value in key.items():
         statement = statement.where(table.c[name] == value)
     return dict(connection.execute(statement).one()._mapping)
+
+
+_ACCOUNT_LOCK_CLASS = 0x636C  # "cl": keeps convlife's advisory locks apart from others'
+
+
+def lock_accounts(
+    connection: Connection, changing: Collection[str], reading: Collection[str]
+) -> None:
+    """Order this transaction against settings changes of these accounts (PostgreSQL).
+
+    A transaction that changes an account's settings (`changing`) takes the account's lock
+    exclusively; one that writes the account's conversations from its settings (`reading`)
+    takes it shared. Without it, a batch writing a new conversation with the old setting and a
+    settings change rescheduling the open conversations (which cannot see the uncommitted new
+    one) could both commit, leaving that conversation with the old deadline, or none.
+
+    Advisory locks, because an account never configured has no row to lock. Taken in account
+    order, before any conversation row, so two batches cannot deadlock on them.
+    """
+    if connection.dialect.name != "postgresql":
+        return  # SQLite runs one writing transaction at a time
+    exclusive = set(changing)
+    accounts = sorted(exclusive | set(reading))
+    if not accounts:
+        return
+    connection.execute(
+        text(
+            "SELECT CASE WHEN a.exclusive "
+            "THEN pg_advisory_xact_lock(:class, hashtext(a.account_id)) "
+            "ELSE pg_advisory_xact_lock_shared(:class, hashtext(a.account_id)) END "
+            "FROM json_to_recordset(CAST(:accounts AS json)) "
+            "AS a(account_id text, exclusive boolean)"
+        ),
+        {
+            "class": _ACCOUNT_LOCK_CLASS,
+            "accounts": json.dumps(
+                [{"account_id": a, "exclusive": a in exclusive} for a in accounts]
+            ),
+        },
+    )

@@ -124,6 +124,11 @@ def apply_events(
 ) -> list[AutoClosed | ContactRouted]:
     """Apply fresh (never applied) events; returns the decisions they caused."""
     default = runtime.settings.default_account_settings
+    configuration.lock_accounts(
+        connection,
+        changing={e.account_id for e in events if isinstance(e, AccountSettingsUpdated)},
+        reading={e.account_id for e in events if isinstance(e, ConversationEvent | ContactInbound)},
+    )
     rescheduled = _apply_configuration(connection, events, default)
 
     activity = [e for e in events if isinstance(e, ConversationEvent)]

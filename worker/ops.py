@@ -134,6 +134,7 @@ def reindex(settings: Settings, progress: TextIO = sys.stderr) -> int:
             ]
         for done, account_id in enumerate(account_ids, start=1):
             with engine.begin() as connection:
+                configuration.lock_accounts(connection, changing=[account_id], reading=[])
                 account = configuration.account_settings(connection, [account_id], default)
                 count = reschedule_account(connection, account_id, account[account_id])
             total += count

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from events.parsing import parse_event
 from store.tables import decisions
 from tests.service.builders import T0, account_with, inbound, message, minutes, opened
 from tests.service.conftest import Service
-from tests.support import conversation_event
+from tests.support import conversation_event, new_id, settings_event
 from worker.deadlines import close_due, sweep
-from worker.ingest import IngestResult
+from worker.ingest import IngestResult, apply_events
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -148,3 +149,22 @@ def test_activity_on_many_conversations_from_two_workers_at_once_keeps_the_newes
 
     deadlines = {service.conversation(account, f"c{i}")[1] for i in range(30)}
     assert deadlines == {T0 + minutes(32)}
+
+
+def test_a_settings_change_racing_a_batch_that_opens_a_conversation_still_reaches_it(
+    service: Service,
+) -> None:
+    # The account's first settings change arrives on another worker while a batch that opens
+    # one of its conversations is still uncommitted: the reschedule cannot see that
+    # conversation, so the change must wait for the batch (or the batch for the change).
+    account = new_id("acct")
+    change = settings_event(account, T0, close_after="PT2M")
+    with service.runtime.engine.begin() as connection:
+        apply_events(connection, [parse_event(opened(account, "c1"))], service.runtime, T0)
+        other_worker = threading.Thread(target=lambda: service.ingest(change, T0))
+        other_worker.start()
+        other_worker.join(timeout=1)
+    other_worker.join(timeout=20)
+
+    assert not other_worker.is_alive()
+    assert service.conversation(account, "c1")[1] == T0 + minutes(2)
