@@ -49,9 +49,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **kwargs)
     _configure_postgresql(engine)
-    # Bulk INSERTs (upserts included) go as multi-row VALUES pages even without RETURNING:
-    # psycopg's executemany otherwise sends one statement per row.
-    engine.dialect.use_insertmanyvalues_wo_returning = True
     return engine
 
 
@@ -90,18 +87,6 @@ def insert_ignoring_conflicts(
     if dialect == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing(index_elements=index_elements)
     raise NotImplementedError(f"convlife supports PostgreSQL and SQLite, not {dialect}")
-
-
-def chunks(rows: Iterable[Mapping[str, Any]], size: int) -> Iterable[list[Mapping[str, Any]]]:
-    """Rows in lists of at most `size` (SQLite limits bound parameters per statement)."""
-    chunk: list[Mapping[str, Any]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def rows_param(name: str, columns: Sequence[Column[Any]]) -> TableValuedAlias:
@@ -147,7 +132,7 @@ def bulk_insert(
 
     PostgreSQL gets one `INSERT … SELECT FROM json_to_recordset(:rows)`: a fixed statement
     text whatever the batch size, so its plan is cached and it goes in one round trip. SQLite
-    gets executemany, which SQLAlchemy folds into multi-row VALUES pages.
+    gets executemany (multi-row VALUES pages when rows are returned).
     """
     if not rows:
         return []
@@ -173,15 +158,6 @@ def bulk_insert(
         statement = statement.on_conflict_do_nothing(index_elements=key)
     if returning:
         statement = statement.returning(*returning)
-    if dialect == "sqlite":
-        found: list[Row[Any]] = []
-        for chunk in chunks(params, _SQLITE_ROWS_PER_STATEMENT):
-            result = connection.execute(statement, chunk)
-            if returning:
-                found.extend(result)
-        return found
+    # On SQLite, SQLAlchemy pages the executemany itself within the bound-parameter limit.
     result = connection.execute(statement, params)
     return list(result) if returning else []
-
-
-_SQLITE_ROWS_PER_STATEMENT = 500

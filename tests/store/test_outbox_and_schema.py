@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from redis import Redis
 from sqlalchemy.engine import Engine
 
 from events.decisions import ContactRouted, Route
-from store import idempotency, outbox
+from store import outbox
 from store.migrate import current_revision, head_revision
 from store.streams import DEAD_LETTERS_STREAM, DECISIONS_STREAM
 from tests.support import new_id, utc
@@ -99,35 +98,6 @@ def test_a_relay_sends_dead_letters_with_their_reason(
     [entry] = [f for _, f in redis.xrange(DEAD_LETTERS_STREAM) if f["raw"] == marker]
     assert entry["error"] == "not JSON: x"
     assert entry["received_at"].startswith("2026-03-01T10:00:00")
-
-
-def test_a_claim_rolled_back_with_its_transaction_can_be_claimed_again(engine: Engine) -> None:
-    keys = [(new_id("acct"), "e1")]
-    connection = engine.connect()
-    transaction = connection.begin()
-    assert idempotency.claim(connection, keys, T0) == set(keys)
-    transaction.rollback()
-    connection.close()
-    with engine.begin() as connection:
-        assert idempotency.claim(connection, keys, T0) == set(keys)
-        assert idempotency.claim(connection, keys, T0) == set()
-
-
-def test_applied_event_ids_are_forgotten_after_the_retention_in_bounded_deletes(
-    engine: Engine,
-) -> None:
-    account = new_id("acct")
-    long_ago = utc("2000-01-01T00:00:00")  # older than anything other tests store
-    with engine.begin() as connection:
-        idempotency.claim(connection, [(account, f"old{i}") for i in range(5)], long_ago)
-        idempotency.claim(connection, [(account, "new")], long_ago + timedelta(days=40))
-    with engine.begin() as connection:
-        cutoff = long_ago + timedelta(days=1)
-        assert idempotency.forget_before(connection, cutoff, limit=3) == 3
-        assert idempotency.forget_before(connection, cutoff, limit=3) == 2
-        assert idempotency.claim(connection, [(account, "old0"), (account, "new")], T0) == {
-            (account, "old0")
-        }
 
 
 def test_migrations_bring_the_database_to_the_head_revision(engine: Engine) -> None:
