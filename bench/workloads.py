@@ -13,9 +13,9 @@ from redis import Redis
 from sqlalchemy import create_engine, func, select, text
 
 from bench.harness import REDIS_URL, Stage, celery, convlife, percentile, rss_bytes, wait_until
+from events.names import DECISIONS_STREAM, METRICS_EVENTS_KEY
 from events.publish import Publisher
 from store.tables import conversations, decisions, processed_events
-from worker.metrics import EVENTS_KEY
 
 ACCOUNTS = 20
 TRICKLE_PER_SECOND = 50
@@ -81,7 +81,7 @@ def ingest(stage: Stage, database_url: str, n: int, label: str) -> dict[str, Any
     def applied() -> int:
         # The workers' own counter, incremented once per task after its commit: polling it
         # costs the database nothing, unlike a COUNT(*) over the applied ids.
-        return sum(int(value) for value in redis.hvals(EVENTS_KEY))
+        return sum(int(value) for value in redis.hvals(METRICS_EVENTS_KEY))
 
     started = time.time()
     with Publisher(REDIS_URL, batch_size=500) as publisher:
@@ -245,7 +245,7 @@ def close_lag(stage: Stage, open_count: int, due: int, window: float) -> dict[st
     last_id = "0-0"
     deadline = time.monotonic() + window + 60
     while len(lags) < len(targets) and time.monotonic() < deadline:
-        for _stream, entries in redis.xread({"convlife:decisions": last_id}, block=500) or []:
+        for _stream, entries in redis.xread({DECISIONS_STREAM: last_id}, block=500) or []:
             for entry_id, fields in entries:
                 last_id = entry_id.decode()
                 decision = json.loads(fields[b"data"])
@@ -347,7 +347,7 @@ def burst(stage: Stage, size: int) -> dict[str, Any]:
             publisher.flush()
             i += 1
         wait_ms = max(1, int((next_send - time.monotonic()) * 1000))
-        for _stream, entries in redis.xread({"convlife:decisions": last_id}, block=wait_ms) or []:
+        for _stream, entries in redis.xread({DECISIONS_STREAM: last_id}, block=wait_ms) or []:
             for entry_id, fields in entries:
                 last_id = entry_id.decode()
                 decision = json.loads(fields[b"data"])

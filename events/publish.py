@@ -25,8 +25,7 @@ from kombu.entity import Exchange, Queue
 from kombu.messaging import Producer
 from pydantic import BaseModel
 
-INGEST_TASK = "convlife.ingest"
-EVENTS_QUEUE = "convlife.events"
+from events.names import EVENTS_QUEUE, INGEST_TASK
 
 _exchange = Exchange(EVENTS_QUEUE, type="direct")
 events_queue = Queue(EVENTS_QUEUE, _exchange, routing_key=EVENTS_QUEUE)

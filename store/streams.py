@@ -1,4 +1,4 @@
-"""The Redis keys convlife owns: two streams, both append-only."""
+"""The two Redis streams convlife writes (names in events/names.py), both append-only."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from collections.abc import Sequence
 
 from redis import Redis
 
-DECISIONS_STREAM = "convlife:decisions"
-"""Every decision; field `data` holds its JSON."""
+from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM
 
-DEAD_LETTERS_STREAM = "convlife:dead-letters"
-"""Every refused event; fields `raw` (the payload as received), `error`, `received_at`."""
+__all__ = ["DEAD_LETTERS_STREAM", "DECISIONS_STREAM", "STREAM_MAXLEN", "append"]
 
 STREAM_MAXLEN = 1_000_000
 """Streams are trimmed (approximately) to this many entries; the database keeps everything."""

@@ -15,16 +15,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import OperationalError
 
+from events.names import INGEST_TASK, PRUNE_TASK, RELAY_TASK, SWEEP_TASK
 from events.parsing import raw_text
 from store import outbox
 from worker import deadlines, ingest, logs, metrics, retention
-from worker.celery_config import (
-    INGEST_TASK,
-    PRUNE_TASK,
-    RELAY_TASK,
-    SWEEP_TASK,
-    celery_config,
-)
+from worker.celery_config import celery_config
 from worker.runtime import LazyRuntime, Runtime
 from worker.settings import Settings
 

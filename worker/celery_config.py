@@ -7,16 +7,16 @@ from typing import Any
 
 from kombu.entity import Exchange, Queue
 
+from events.names import (
+    CLOSES_QUEUE,
+    EVENTS_QUEUE,
+    INGEST_TASK,
+    OUTBOX_QUEUE,
+    PRUNE_TASK,
+    RELAY_TASK,
+    SWEEP_TASK,
+)
 from worker.settings import Settings
-
-EVENTS_QUEUE = "convlife.events"
-CLOSES_QUEUE = "convlife.closes"
-OUTBOX_QUEUE = "convlife.outbox"
-
-INGEST_TASK = "convlife.ingest"
-SWEEP_TASK = "convlife.sweep"
-RELAY_TASK = "convlife.relay"
-PRUNE_TASK = "convlife.prune"
 
 
 def _queue(name: str) -> Queue:

@@ -13,20 +13,19 @@ from typing import Any, TextIO
 from redis import Redis
 from sqlalchemy import select
 
+from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM, QUEUES
 from events.publish import Publisher
 from store import configuration, conversations, migrate
 from store.db import make_engine
-from store.streams import DEAD_LETTERS_STREAM, DECISIONS_STREAM
 from store.tables import decisions
 from worker import logs, ops
 from worker.app import create_app
-from worker.celery_config import CLOSES_QUEUE, EVENTS_QUEUE, OUTBOX_QUEUE
 from worker.health import CHECKS, run_checks
 from worker.metrics import serve
 from worker.preflight import PreflightError, check_broker_eviction
 from worker.settings import Settings
 
-ALL_QUEUES = ",".join([EVENTS_QUEUE, CLOSES_QUEUE, OUTBOX_QUEUE])
+ALL_QUEUES = ",".join(QUEUES)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

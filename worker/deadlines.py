@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.engine import Connection
 
 from events.decisions import AutoClosed
+from events.names import HEARTBEAT_KEY
 from policies.inactivity import auto_close, close_deadline
 from policies.state import AccountSettings, Conversation
 from store import configuration, conversations, outbox
@@ -20,9 +21,6 @@ from worker import logs, metrics
 from worker.runtime import Runtime
 
 log = logging.getLogger("convlife.sweep")
-
-HEARTBEAT_KEY = "convlife:beat:last-sweep"
-"""When a sweep last ran (ISO 8601): proof that beat sends and a worker runs the sweeps."""
 
 _PAGE = 1000
 

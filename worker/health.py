@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from redis import Redis
 from sqlalchemy import text
 
+from events.names import HEARTBEAT_KEY
 from store.db import make_engine
 from store.migrate import current_revision, head_revision
-from worker.deadlines import HEARTBEAT_KEY
 from worker.settings import Settings
 
 CHECKS = ("redis", "database", "migrations", "beat")

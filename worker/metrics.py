@@ -27,15 +27,19 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from events.decisions import AutoClosed, ContactRouted
+from events.names import (
+    CLOSES_QUEUE,
+    EVENTS_QUEUE,
+    METRICS_CLOSE_LAG_KEY,
+    METRICS_DEAD_LETTERS_KEY,
+    METRICS_DECISIONS_KEY,
+    METRICS_EVENTS_KEY,
+    OUTBOX_QUEUE,
+)
 from store.tables import conversations, dead_letters, decisions
-from worker.celery_config import CLOSES_QUEUE, EVENTS_QUEUE, OUTBOX_QUEUE
 
 log = logging.getLogger("convlife.metrics")
 
-EVENTS_KEY = "convlife:metrics:events"
-DEAD_LETTERS_KEY = "convlife:metrics:dead-letters"
-DECISIONS_KEY = "convlife:metrics:decisions"
-CLOSE_LAG_KEY = "convlife:metrics:close-lag"
 CLOSE_LAG_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 """Seconds from a conversation's deadline to its auto_closed decision."""
 
@@ -67,20 +71,20 @@ def record(
     """Add a task's counts to the shared counters, in one round trip."""
     pipeline = redis.pipeline(transaction=False)
     for type_, n in Counter(event_types).items():
-        pipeline.hincrby(EVENTS_KEY, type_, n)
+        pipeline.hincrby(METRICS_EVENTS_KEY, type_, n)
     for reason, n in Counter(dead_letter_reason(e) for e in dead_letter_errors).items():
-        pipeline.hincrby(DEAD_LETTERS_KEY, reason, n)
+        pipeline.hincrby(METRICS_DEAD_LETTERS_KEY, reason, n)
     for decision in made:
         route = decision.route.value if isinstance(decision, ContactRouted) else ""
-        pipeline.hincrby(DECISIONS_KEY, f"{decision.type}|{route}", 1)
+        pipeline.hincrby(METRICS_DECISIONS_KEY, f"{decision.type}|{route}", 1)
         if isinstance(decision, AutoClosed):
             deadline = decision.last_activity_at + decision.inactivity_close_after
             lag = max((decision.decided_at - deadline).total_seconds(), 0.0)
             for bucket in CLOSE_LAG_BUCKETS:
                 if lag <= bucket:
-                    pipeline.hincrby(CLOSE_LAG_KEY, f"le:{bucket}", 1)
-            pipeline.hincrby(CLOSE_LAG_KEY, "count", 1)
-            pipeline.hincrbyfloat(CLOSE_LAG_KEY, "sum", lag)
+                    pipeline.hincrby(METRICS_CLOSE_LAG_KEY, f"le:{bucket}", 1)
+            pipeline.hincrby(METRICS_CLOSE_LAG_KEY, "count", 1)
+            pipeline.hincrbyfloat(METRICS_CLOSE_LAG_KEY, "sum", lag)
     if len(pipeline):
         pipeline.execute()
 
@@ -111,23 +115,23 @@ class ConvlifeCollector(Collector):
         events = CounterMetricFamily(
             "convlife_events_ingested", "Events applied, by type.", labels=["type"]
         )
-        for type_, n in sorted(self._hash(EVENTS_KEY).items()):
+        for type_, n in sorted(self._hash(METRICS_EVENTS_KEY).items()):
             events.add_metric([type_], float(n))
         yield events
         letters = CounterMetricFamily(
             "convlife_dead_letters", "Events refused, by reason.", labels=["reason"]
         )
-        for reason, n in sorted(self._hash(DEAD_LETTERS_KEY).items()):
+        for reason, n in sorted(self._hash(METRICS_DEAD_LETTERS_KEY).items()):
             letters.add_metric([reason], float(n))
         yield letters
         made = CounterMetricFamily(
             "convlife_decisions", "Decisions made, by type and route.", labels=["type", "route"]
         )
-        for key, n in sorted(self._hash(DECISIONS_KEY).items()):
+        for key, n in sorted(self._hash(METRICS_DECISIONS_KEY).items()):
             type_, _, route = key.partition("|")
             made.add_metric([type_, route], float(n))
         yield made
-        lag = self._hash(CLOSE_LAG_KEY)
+        lag = self._hash(METRICS_CLOSE_LAG_KEY)
         buckets = [(str(b), float(lag.get(f"le:{b}", 0))) for b in CLOSE_LAG_BUCKETS]
         buckets.append(("+Inf", float(lag.get("count", 0))))
         histogram = HistogramMetricFamily(

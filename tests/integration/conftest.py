@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from redis import Redis
 
+from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM
 from events.publish import publish
-from store.streams import DEAD_LETTERS_STREAM, DECISIONS_STREAM
 
 SWEEP_INTERVAL = 0.5
 

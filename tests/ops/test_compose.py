@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from worker.celery_config import CLOSES_QUEUE, EVENTS_QUEUE, OUTBOX_QUEUE
+from events.names import CLOSES_QUEUE, EVENTS_QUEUE, OUTBOX_QUEUE
 from worker.cli import _parser
 from worker.settings import Settings
 

@@ -8,9 +8,9 @@ from redis import Redis
 from sqlalchemy.engine import Engine
 
 from events.decisions import ContactRouted, Route
+from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM
 from store import outbox
 from store.migrate import current_revision, head_revision
-from store.streams import DEAD_LETTERS_STREAM, DECISIONS_STREAM
 from tests.support import new_id, utc
 
 T0 = utc("2026-03-01T10:00:00")

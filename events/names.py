@@ -1,0 +1,33 @@
+"""Every name that more than one process shares: Celery task and queue names, Redis streams and
+keys. Upstream publishers, workers, beat, the CLI and the metrics endpoint must agree on these
+byte for byte, so they are written once, here, in the lowest layer every other one may import.
+"""
+
+from __future__ import annotations
+
+# Celery queues: ingest, closes (sweeps), outbox (relay, prune). Split so ops can give each its
+# own workers and a burst of closes never queues behind a flood of events, or the other way round.
+EVENTS_QUEUE = "convlife.events"
+CLOSES_QUEUE = "convlife.closes"
+OUTBOX_QUEUE = "convlife.outbox"
+QUEUES = (EVENTS_QUEUE, CLOSES_QUEUE, OUTBOX_QUEUE)
+
+# Celery task names (what a message's `task` header says).
+INGEST_TASK = "convlife.ingest"
+SWEEP_TASK = "convlife.sweep"
+RELAY_TASK = "convlife.relay"
+PRUNE_TASK = "convlife.prune"
+
+# Redis streams convlife writes (append-only, trimmed by count).
+DECISIONS_STREAM = "convlife:decisions"
+"""Every decision; field `data` holds its JSON."""
+DEAD_LETTERS_STREAM = "convlife:dead-letters"
+"""Every refused event; fields `raw`, `error`, `received_at`, `dead_letter_id`."""
+
+# Redis keys convlife owns.
+HEARTBEAT_KEY = "convlife:beat:last-sweep"
+"""When a sweep last ran (ISO 8601): proof that beat sends and a worker runs the sweeps."""
+METRICS_EVENTS_KEY = "convlife:metrics:events"
+METRICS_DEAD_LETTERS_KEY = "convlife:metrics:dead-letters"
+METRICS_DECISIONS_KEY = "convlife:metrics:decisions"
+METRICS_CLOSE_LAG_KEY = "convlife:metrics:close-lag"
