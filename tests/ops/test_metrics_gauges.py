@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -189,6 +190,21 @@ def test_scrapes_within_the_cache_window_run_no_statement(
     clock.now += 5
     families(collector)
     assert 1 <= len(statements) <= 3
+
+
+def test_concurrent_scrapes_share_one_reading(
+    engine: Engine, redis: Redis, statements: list[str]
+) -> None:
+    collector = ConvlifeCollector(engine, redis, redis, cache_seconds=5)
+    families(collector)
+    one_round = len(statements)
+    statements.clear()
+    collector._cached = None  # the next scrape must read; the others then share its reading
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda _: families(collector), range(64)))
+
+    assert len(statements) == one_round
 
 
 def test_the_last_sweep_gauge_reads_the_heartbeat_as_unix_time(
