@@ -297,14 +297,13 @@ _POSTGRESQL_OPEN_ESTIMATE = text(
     """
     SELECT c.reltuples, c.relpages, pg_relation_size(c.oid) AS bytes,
            current_setting('block_size')::int AS block_size,
-           (SELECT s.most_common_freqs[array_position(s.most_common_vals::text::text[], 'open')]
-              FROM pg_stats s
-             WHERE s.schemaname = n.nspname AND s.tablename = c.relname AND s.attname = 'status'
-           ) AS open_fraction,
-           EXISTS (SELECT 1 FROM pg_stats s
-                    WHERE s.schemaname = n.nspname AND s.tablename = c.relname
-                      AND s.attname = 'status') AS analyzed
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           s.most_common_freqs[array_position(s.most_common_vals::text::text[], 'open')]
+             AS open_fraction,
+           s.attname IS NOT NULL AS analyzed
+      FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      LEFT JOIN pg_stats s
+        ON s.schemaname = n.nspname AND s.tablename = c.relname AND s.attname = 'status'
      WHERE c.oid = to_regclass('conversations')
     """
 )
