@@ -187,7 +187,7 @@ def test_env_is_ignored_by_git_and_docker_and_env_example_is_not() -> None:
 @pytest.mark.parametrize("name", sorted(n for n, s in SERVICES.items() if "image" in s))
 def test_every_image_is_pinned_to_an_exact_version(name: str) -> None:
     image, _, tag = SERVICES[name]["image"].partition(":")
-    # PostgreSQL's releases are MAJOR.MINOR (15.10 is exact); everyone else's are X.Y.Z.
+    # PostgreSQL's releases are MAJOR.MINOR (15.14 is exact); everyone else's are X.Y.Z.
     exact = r"\d+\.\d+" if image == "postgres" else r"v?\d+\.\d+\.\d+"
     assert re.fullmatch(exact + r"(-[a-z0-9.]+)?", tag), f"{name}: {image}:{tag} floats"
 
