@@ -1,5 +1,5 @@
 # convlife: one image for every process (worker, beat, migrate, metrics); the command picks.
-FROM python:3.11-slim
+FROM python:3.11.10-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app

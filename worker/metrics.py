@@ -4,14 +4,21 @@ Counters live in Redis hashes (one pipelined HINCRBY round trip per task, after 
 every prefork child and every worker host adds to the same numbers; gauges are read from the
 database and the broker when Prometheus scrapes. `convlife metrics` serves them: no
 multiprocess directory to share, and any number of workers.
+
+A scrape must cost the same with ten conversations or ten million, and a flood of scrapes no
+more than one: database gauges are bounded index reads (counts stop at GAUGE_COUNT_CAP) or the
+planner's estimate, cached for GAUGE_CACHE_SECONDS.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,13 +30,14 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 from redis import Redis
-from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.engine import Connection, Engine
 
 from events.decisions import AutoClosed, ContactRouted
 from events.names import (
     CLOSES_QUEUE,
     EVENTS_QUEUE,
+    HEARTBEAT_KEY,
     METRICS_CLOSE_LAG_KEY,
     METRICS_DEAD_LETTERS_KEY,
     METRICS_DECISIONS_KEY,
@@ -92,10 +100,23 @@ def record(
 class ConvlifeCollector(Collector):
     """Everything ops watch, read at scrape time."""
 
-    def __init__(self, engine: Engine, redis: Redis, broker: Redis) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        redis: Redis,
+        broker: Redis,
+        *,
+        cache_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.engine = engine
         self.redis = redis
         self.broker = broker
+        self.cache_seconds = cache_seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._cached: DatabaseGauges | None = None
+        self._cached_at = 0.0
 
     def collect(self) -> Iterator[Any]:
         yield from self._counters()
@@ -141,44 +162,182 @@ class ConvlifeCollector(Collector):
         yield histogram
 
     def _database_gauges(self, now: datetime) -> Iterator[Any]:
-        with self.engine.connect() as connection:
-            open_count = connection.execute(
-                select(func.count()).where(conversations.c.status == "open")
-            ).scalar_one()
-            due = connection.execute(
-                select(func.count()).where(conversations.c.close_due_at <= now)
-            ).scalar_one()
-            backlog = (
-                connection.execute(
-                    select(func.count()).where(decisions.c.published_at.is_(None))
-                ).scalar_one()
-                + connection.execute(
-                    select(func.count()).where(dead_letters.c.published_at.is_(None))
-                ).scalar_one()
-            )
+        gauges = self._cached_database_gauges(now)
         yield GaugeMetricFamily(
-            "convlife_open_conversations", "Conversations open now.", value=open_count
+            "convlife_open_conversations",
+            "Conversations open now. On PostgreSQL an estimate from the planner's statistics "
+            f"once the table is over {SMALL_TABLE_BYTES // 2**20} MiB (exact below); on SQLite "
+            f"exact up to {GAUGE_COUNT_CAP}. A value of {GAUGE_COUNT_CAP} from an exact count "
+            "means at least that many.",
+            value=gauges.open_conversations,
         )
         yield GaugeMetricFamily(
             "convlife_due_not_closed",
-            "Conversations past their deadline and not closed yet (should stay near 0).",
-            value=due,
+            "Conversations past their deadline and not closed yet (should stay near 0). "
+            f"Counted up to {GAUGE_COUNT_CAP}: {GAUGE_COUNT_CAP} means at least that many.",
+            value=gauges.due_not_closed,
+        )
+        yield GaugeMetricFamily(
+            "convlife_oldest_due_seconds",
+            "How long the longest-waiting due conversation has been past its deadline "
+            "(0 when none is due). Over 60 s: closes are not happening.",
+            value=gauges.oldest_due_seconds,
         )
         yield GaugeMetricFamily(
             "convlife_outbox_backlog",
-            "Decisions and dead letters committed but not yet on their Redis stream.",
-            value=backlog,
+            "Decisions and dead letters committed but not yet on their Redis stream. Each "
+            f"table counted up to {GAUGE_COUNT_CAP}: {2 * GAUGE_COUNT_CAP} means at least that "
+            "many.",
+            value=gauges.outbox_backlog,
         )
+        yield GaugeMetricFamily(
+            "convlife_last_sweep_timestamp_seconds",
+            "Unix time of the last sweep (beat's heartbeat); 0 when none has run. Alert on "
+            "time() minus this.",
+            value=self._last_sweep_timestamp(),
+        )
+
+    def _cached_database_gauges(self, now: datetime) -> DatabaseGauges:
+        # One query round per cache window, however many scrapes arrive: a scrape flood (or a
+        # scraper anyone can reach) must not become database load. The lock makes concurrent
+        # scrapes wait for the one refresh instead of each running its own.
+        with self._lock:
+            at = self.clock()
+            if self._cached is None or at - self._cached_at >= self.cache_seconds:
+                self._cached = read_database_gauges(self.engine, now)
+                self._cached_at = at
+            return self._cached
+
+    def _last_sweep_timestamp(self) -> float:
+        raw: Any = self.redis.get(HEARTBEAT_KEY)
+        if raw is None:
+            return 0.0
+        try:
+            return datetime.fromisoformat(_text(raw)).timestamp()
+        except ValueError:
+            log.warning("heartbeat %s is not an ISO 8601 time: %r", HEARTBEAT_KEY, raw[:64])
+            return 0.0
+
+
+GAUGE_COUNT_CAP = 10_000
+"""Counting gauges stop here: a count reads at most this many index entries."""
+GAUGE_CACHE_SECONDS = 5.0
+"""Database gauges are read at most once per this many seconds, whatever the scrape rate."""
+SMALL_TABLE_BYTES = 8 * 2**20
+"""Below this size (PostgreSQL), open conversations are counted exactly: a scan this small is
+cheap. Above it, the planner's estimate: never a scan of a table that can hold millions."""
+
+
+@dataclass(frozen=True)
+class DatabaseGauges:
+    open_conversations: float
+    due_not_closed: int
+    oldest_due_seconds: float
+    outbox_backlog: int
+
+
+def read_database_gauges(engine: Engine, now: datetime) -> DatabaseGauges:
+    """The database gauges at `now` (aware), in a bounded number of statements.
+
+    Every count walks an index and stops at GAUGE_COUNT_CAP; open conversations come from the
+    planner's statistics on PostgreSQL, whose cost does not grow with the table.
+    """
+    due = (
+        select(conversations.c.close_due_at)
+        .where(conversations.c.close_due_at <= now)
+        .order_by(conversations.c.close_due_at)
+    )
+    unpublished_decisions = (
+        select(decisions.c.decided_at)
+        .where(decisions.c.published_at.is_(None))
+        .order_by(decisions.c.decided_at)
+    )
+    unpublished_dead_letters = (
+        select(dead_letters.c.id)
+        .where(dead_letters.c.published_at.is_(None))
+        .order_by(dead_letters.c.id)
+    )
+    with engine.connect() as connection:
+        postgresql = connection.dialect.name == "postgresql"
+        columns = [
+            _capped_count(due),
+            due.limit(1).scalar_subquery(),
+            _capped_count(unpublished_decisions),
+            _capped_count(unpublished_dead_letters),
+        ]
+        if not postgresql:
+            columns.append(_capped_count(_open_conversations()))
+        row = connection.execute(select(*columns)).one()
+        if postgresql:
+            open_conversations = _postgresql_open_conversations(connection)
+        else:
+            open_conversations = float(row[4])
+    oldest_due: datetime | None = row[1]
+    return DatabaseGauges(
+        open_conversations=open_conversations,
+        due_not_closed=int(row[0]),
+        oldest_due_seconds=0.0
+        if oldest_due is None
+        else max((now - oldest_due).total_seconds(), 0),
+        outbox_backlog=int(row[2]) + int(row[3]),
+    )
+
+
+def _open_conversations() -> Select[Any]:
+    return select(conversations.c.account_id).where(conversations.c.status == "open")
+
+
+def _capped_count(rows: Select[Any]) -> Any:
+    return (
+        select(func.count()).select_from(rows.limit(GAUGE_COUNT_CAP).subquery()).scalar_subquery()
+    )
+
+
+_POSTGRESQL_OPEN_ESTIMATE = text(
+    """
+    SELECT c.reltuples, c.relpages, pg_relation_size(c.oid) AS bytes,
+           current_setting('block_size')::int AS block_size,
+           s.most_common_freqs[array_position(s.most_common_vals::text::text[], 'open')]
+             AS open_fraction,
+           s.attname IS NOT NULL AS analyzed
+      FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      LEFT JOIN pg_stats s
+        ON s.schemaname = n.nspname AND s.tablename = c.relname AND s.attname = 'status'
+     WHERE c.oid = to_regclass('conversations')
+    """
+)
+
+
+def _postgresql_open_conversations(connection: Connection) -> float:
+    """Exact below SMALL_TABLE_BYTES; above, what the planner would estimate for the rows with
+    status 'open' (its tuple density times the table's current size times the 'open' fraction
+    ANALYZE saw). NaN on a large table never analyzed (autovacuum analyzes it soon)."""
+    stats = connection.execute(_POSTGRESQL_OPEN_ESTIMATE).one()
+    if stats.bytes <= SMALL_TABLE_BYTES:
+        return float(connection.execute(select(_capped_count(_open_conversations()))).scalar_one())
+    if not stats.analyzed or stats.reltuples < 0:
+        return math.nan
+    pages_now = stats.bytes / stats.block_size
+    rows = stats.reltuples / stats.relpages * pages_now if stats.relpages > 0 else stats.reltuples
+    return float(round(rows * (stats.open_fraction or 0.0)))
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def serve(engine: Engine, redis: Redis, broker: Redis, port: int, host: str = "0.0.0.0") -> None:
-    """Serve /metrics on `port` until interrupted."""
+def serve(
+    engine: Engine,
+    redis: Redis,
+    broker: Redis,
+    port: int,
+    host: str = "0.0.0.0",
+    cache_seconds: float = GAUGE_CACHE_SECONDS,
+) -> None:
+    """Serve /metrics on `port` until interrupted; database gauges cached `cache_seconds`."""
     registry = CollectorRegistry()
-    registry.register(ConvlifeCollector(engine, redis, broker))
+    registry.register(ConvlifeCollector(engine, redis, broker, cache_seconds=cache_seconds))
     start_http_server(port, addr=host, registry=registry)
     log.info("serving metrics on http://%s:%d/metrics", host, port)
     while True:
