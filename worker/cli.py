@@ -276,24 +276,27 @@ def _reindex(settings: Settings, args: argparse.Namespace) -> int:
 
 def _conversation(settings: Settings, args: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url.get_secret_value())
-    with engine.connect() as connection:
-        found = conversations.get(connection, args.account_id, args.conversation_id)
-        if found is None:
-            print(printable(f"no conversation {args.conversation_id} in account {args.account_id}"))
-            return 1
-        state, due = found
-        account = configuration.account_settings(
-            connection, [args.account_id], settings.default_account_settings
-        )[args.account_id]
-        made = connection.execute(
-            select(decisions.c.data)
-            .where(
-                decisions.c.account_id == args.account_id,
-                decisions.c.conversation_id == args.conversation_id,
-            )
-            .order_by(decisions.c.decided_at)
-        ).all()
-    engine.dispose()
+    try:
+        with engine.connect() as connection:
+            found = conversations.get(connection, args.account_id, args.conversation_id)
+            if found is None:
+                missing = f"no conversation {args.conversation_id} in account {args.account_id}"
+                print(printable(missing))
+                return 1
+            state, due = found
+            account = configuration.account_settings(
+                connection, [args.account_id], settings.default_account_settings
+            )[args.account_id]
+            made = connection.execute(
+                select(decisions.c.data)
+                .where(
+                    decisions.c.account_id == args.account_id,
+                    decisions.c.conversation_id == args.conversation_id,
+                )
+                .order_by(decisions.c.decided_at)
+            ).all()
+    finally:
+        engine.dispose()
     print(_explain(state, due, account, datetime.now(UTC)))
     for (data,) in made:
         decision = json.loads(data)

@@ -64,7 +64,7 @@ def settings_set(
 
 
 def dead_letters_list(
-    settings: Settings, limit: int, account_id: str | None = None, out: TextIO = sys.stdout
+    settings: Settings, limit: int, account_id: str | None = None, out: TextIO | None = None
 ) -> None:
     """The newest dead letters (of one account, or of all), one JSON line each, oldest first
     (raw payload cut to 500 characters). Control characters are escaped: the text came from
@@ -85,7 +85,7 @@ def dead_letters_list(
             "replayed_at": row.replayed_at.isoformat() if row.replayed_at else None,
             "raw": row.raw[:500],
         }
-        print(printable_json(json.dumps(line, ensure_ascii=False)), file=out)
+        print(printable_json(json.dumps(line, ensure_ascii=False)), file=out or sys.stdout)
 
 
 def dead_letters_replay(settings: Settings, dead_letter_id: int, fixed: str | None) -> str:
