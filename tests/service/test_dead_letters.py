@@ -11,13 +11,14 @@ import pytest
 from redis import Redis
 from sqlalchemy import select
 
-from events.names import DEAD_LETTERS_STREAM
-from events.parsing import MAX_DEAD_LETTER_BYTES
+from events.names import DEAD_LETTERS_STREAM, METRICS_DEAD_LETTERS_KEY
+from events.parsing import MAX_DEAD_LETTER_BYTES, REASON_CODES
 from store import outbox
 from store.tables import dead_letters
 from tests.service.builders import T0, inbound, minutes
 from tests.service.conftest import Service
 from tests.support import new_id
+from worker import metrics
 
 
 def size(value: object) -> int:
@@ -146,3 +147,16 @@ def test_a_dead_letter_without_an_account_has_an_empty_account_on_the_stream(
     outbox.relay(service.runtime.engine, service.runtime.redis, T0)
     [entry] = [f for _, f in redis.xrange(DEAD_LETTERS_STREAM) if marker in f["raw"]]
     assert (entry["account_id"], entry["event_id"], entry["reason"]) == ("", "", "not_json")
+
+
+def test_the_dead_letter_metric_counts_reason_codes_never_error_texts(redis: Redis) -> None:
+    def counts() -> dict[str, int]:
+        return {k: int(v) for k, v in redis.hgetall(METRICS_DEAD_LETTERS_KEY).items()}
+
+    before = counts()
+    metrics.record(redis, dead_letter_reasons=["not_an_object", "unknown_type", "unknown_type"])
+    after = counts()
+
+    assert after.get("not_an_object", 0) - before.get("not_an_object", 0) == 1
+    assert after.get("unknown_type", 0) - before.get("unknown_type", 0) == 2
+    assert set(after) <= set(REASON_CODES)
