@@ -150,25 +150,33 @@ def echo(value: object) -> str:
     return "'" + printable(text) + "'"
 
 
-_ACCOUNT_ID = re.compile(
-    r'(?<!\\)"account_id"\s*:\s*"((?:[^"\\]|\\.){1,' + str(MAX_ID_KEPT * 6) + r'})"'
-)
+_ACCOUNT_KEY = '"account_id"'
+_ACCOUNT_VALUE = re.compile(r'\s*:\s*"((?:[^"\\]|\\.){1,' + str(MAX_ID_KEPT * 6) + r'})"')
 _ACCOUNT_LOOK_CHARS = 1024 * 1024
 """How far into a payload's text the account is looked for (a refused payload can be huge)."""
+_ACCOUNT_LOOK_TRIES = 16
+"""How many `"account_id"` keys are looked at before giving up (each costs a regex match)."""
 
 
 def account_named_in(raw: str) -> str | None:
     """The `account_id` a payload names, read from its text without decoding it: a refused payload
     may be invalid JSON, or too large to decode, and its dead letter still belongs to an account.
-    A cheap, bounded look (a regular expression over the first MiB); None when there is none."""
-    found = _ACCOUNT_ID.search(raw, 0, _ACCOUNT_LOOK_CHARS)
-    if found is None:
-        return None
-    try:
-        value = json.loads(f'"{found.group(1)}"')
-    except ValueError:
-        return None
-    return value if isinstance(value, str) and value.strip() else None
+    A cheap, bounded look: the first `"account_id": "…"` among the first 16 such keys in the
+    first MiB (a key written inside a string value, `\\"account_id\\"`, excepted); None when
+    there is none."""
+    at = raw.find(_ACCOUNT_KEY, 0, _ACCOUNT_LOOK_CHARS)
+    for _ in range(_ACCOUNT_LOOK_TRIES):
+        if at < 0:
+            return None
+        found = _ACCOUNT_VALUE.match(raw, at + len(_ACCOUNT_KEY))
+        if found is not None and (at == 0 or raw[at - 1] != "\\"):
+            try:
+                value = json.loads(f'"{found.group(1)}"')
+            except ValueError:
+                return None
+            return value if isinstance(value, str) and value.strip() else None
+        at = raw.find(_ACCOUNT_KEY, at + 1, _ACCOUNT_LOOK_CHARS)
+    return None  # a payload naming the key this often is not worth reading further
 
 
 def raw_text(payload: object) -> str:
