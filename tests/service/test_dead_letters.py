@@ -160,3 +160,24 @@ def test_the_dead_letter_metric_counts_reason_codes_never_error_texts(redis: Red
     assert after.get("not_an_object", 0) - before.get("not_an_object", 0) == 1
     assert after.get("unknown_type", 0) - before.get("unknown_type", 0) == 2
     assert set(after) <= set(REASON_CODES)
+
+
+def test_a_poison_dead_letter_keeps_the_account_event_id_and_its_code(
+    service: Service, redis: Redis
+) -> None:
+    from worker.app import _dead_letter_poison
+
+    class Lazy:
+        def get(self) -> Any:
+            return service.runtime
+
+    account = new_id("acct")
+    poison = inbound(account, T0, event_id="ev-poison")
+
+    _dead_letter_poison(Lazy(), poison, RuntimeError("boom\nsecond line"))  # type: ignore[arg-type]
+
+    [row] = rows_of(service, account)
+    assert (row.reason, row.event_id) == ("poison", "ev-poison")
+    assert row.error == "processing failed: RuntimeError: boom"
+    [entry] = stream_entries(redis, account)
+    assert (entry["reason"], entry["event_id"]) == ("poison", "ev-poison")
