@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     field_validator,
     model_validator,
@@ -38,6 +39,9 @@ Id = Annotated[
 
 Text = Annotated[str, StringConstraints(max_length=500), AfterValidator(_storable)]
 """Free text a person wrote (a close reason): at most 500 characters, without NUL."""
+
+Flag = StrictBool
+"""A boolean: JSON `true` or `false` only. `"yes"`, `"true"`, `1` are refused, not guessed at."""
 
 MAX_DURATION = timedelta(days=36500)
 """The longest setting accepted (100 years): longer is a typo, and dates past 9999 overflow."""
@@ -66,7 +70,7 @@ class ConversationOpened(_ConversationEvent):
     type: Literal["conversation.opened"]
     agent_id: Id | None = None
     group_id: Id | None = None
-    bot: bool = False
+    bot: Flag = False
 
 
 class ConversationMessage(_ConversationEvent):
@@ -125,7 +129,7 @@ class AccountSettingsUpdated(_Event):
     type: Literal["account.settings_updated"]
     inactivity_close_after: Duration | None = None
     reassignment_window: Duration | None = None
-    bot_enabled: bool | None = None
+    bot_enabled: Flag | None = None
 
     @field_validator("inactivity_close_after", "reassignment_window", mode="before")
     @classmethod
@@ -164,7 +168,7 @@ class LineUpdated(_Event):
 class AgentUpdated(_Event):
     type: Literal["agent.updated"]
     agent_id: Id
-    active: bool
+    active: Flag
 
 
 ConversationEvent = (

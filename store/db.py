@@ -42,7 +42,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     SQLite gets WAL, a busy timeout, and `BEGIN IMMEDIATE` for every transaction, so that
     several worker processes take the write lock up front instead of failing to upgrade.
+
+    `hide_parameters`: an error names the statement, never the values bound to it, so a
+    payload's content (what a contact wrote, an id with a newline in it) never reaches a log.
     """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)

@@ -16,6 +16,15 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from events.decisions import AutoClosed, ContactRouted
+from events.parsing import (
+    MAX_ERROR_KEPT,
+    MAX_RAW_KEPT,
+    InvalidEvent,
+    cut,
+    kept_id,
+    printable,
+    storable,
+)
 from store.db import bulk_insert
 from store.streams import DEAD_LETTERS_STREAM, DECISIONS_STREAM, append
 from store.tables import dead_letters, decisions
@@ -55,16 +64,49 @@ def add_dead_letter(
     received_at: datetime,
     account_id: str | None = None,
     event_id: str | None = None,
+    reason: str | None = None,
 ) -> None:
+    """Store a dead letter, every field cut to its bound whatever the caller passes: a row (and
+    its stream entry) holds at most `events.parsing.MAX_DEAD_LETTER_BYTES`.
+
+    `reason`: its `events.parsing.ReasonCode`; `error`: the same in words.
+    """
     connection.execute(
         insert(dead_letters).values(
-            raw=raw,
-            error=error,
+            raw=cut(storable(raw[: MAX_RAW_KEPT + 1]), MAX_RAW_KEPT),
+            error=cut(printable(storable(error[: MAX_ERROR_KEPT + 1])), MAX_ERROR_KEPT),
             received_at=received_at,
-            account_id=account_id,
-            event_id=event_id,
+            account_id=kept_id(account_id),
+            event_id=kept_id(event_id),
+            reason=None if reason is None else reason[:16],
         )
     )
+
+
+def add_invalid(connection: Connection, invalid: InvalidEvent, received_at: datetime) -> None:
+    """Store a refused event as a dead letter, with its code, account and event id."""
+    add_dead_letter(
+        connection,
+        raw=invalid.raw,
+        error=invalid.reason,
+        received_at=received_at,
+        account_id=invalid.account_id,
+        event_id=invalid.event_id,
+        reason=invalid.code,
+    )
+
+
+def _dead_letter_entry(row: Any) -> dict[str, str]:
+    """A dead letter as its stream entry (Redis fields hold no null: absent is "")."""
+    return {
+        "raw": row.raw,
+        "error": row.error,
+        "reason": row.reason or "",
+        "account_id": row.account_id or "",
+        "event_id": row.event_id or "",
+        "received_at": row.received_at.isoformat(),
+        "dead_letter_id": str(row.id),
+    }
 
 
 def relay(
@@ -114,19 +156,7 @@ def relay(
             if not rows and not letters and not pending:
                 return sent
             append(redis, DECISIONS_STREAM, [{"data": row.data} for row in rows])
-            append(
-                redis,
-                DEAD_LETTERS_STREAM,
-                [
-                    {
-                        "raw": row.raw,
-                        "error": row.error,
-                        "received_at": row.received_at.isoformat(),
-                        "dead_letter_id": str(row.id),
-                    }
-                    for row in letters
-                ],
-            )
+            append(redis, DEAD_LETTERS_STREAM, [_dead_letter_entry(row) for row in letters])
             if rows:
                 connection.execute(
                     update(decisions)

@@ -104,6 +104,7 @@ decisions = Table(
     Column("data", Text, nullable=False),
     Column("published_at", UTCDateTime, nullable=True),
     Index("ix_decisions_conversation", "account_id", "conversation_id"),
+    Index("ix_decisions_decided_at", "decided_at", "decision_id"),  # export, page by page
     Index(
         "ix_decisions_unpublished",
         "decided_at",
@@ -123,6 +124,8 @@ dead_letters = Table(
     Column("raw", Text, nullable=False),
     Column("published_at", UTCDateTime, nullable=True),
     Column("replayed_at", UTCDateTime, nullable=True),
+    Column("reason", String(16), nullable=True),  # events.parsing.ReasonCode
+    Index("ix_dead_letters_account", "account_id", "id"),
     Index(
         "ix_dead_letters_unpublished",
         "id",

@@ -16,7 +16,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import OperationalError
 
 from events.names import INGEST_TASK, PRUNE_TASK, RELAY_TASK, SWEEP_TASK
-from events.parsing import raw_text
+from events.parsing import refuse
 from store import outbox
 from worker import deadlines, ingest, logs, metrics, retention
 from worker.celery_config import celery_config
@@ -80,7 +80,7 @@ def create_app(settings: Settings) -> Celery:
         observe(
             runtime.get(),
             event_types=result.applied_types,
-            dead_letter_errors=result.dead_letter_errors,
+            dead_letter_reasons=result.dead_letter_reasons,
             made=result.decisions,
         )
         return {
@@ -122,12 +122,13 @@ def create_app(settings: Settings) -> Celery:
 
 def _dead_letter_poison(runtime: LazyRuntime, item: Any, error: Exception) -> None:
     reason = f"processing failed: {type(error).__name__}: {_first_line(error)}"
+    poison = refuse(item, reason, "poison")
     now = utcnow()
     with runtime.get().engine.begin() as connection:
-        outbox.add_dead_letter(connection, raw=raw_text(item), error=reason, received_at=now)
-    logs.dead_letter(reason, None, None)
+        outbox.add_invalid(connection, poison, now)
+    logs.dead_letter(poison.reason, poison.account_id, poison.event_id, poison.code)
     outbox.relay(runtime.get().engine, runtime.get().redis, now)
-    observe(runtime.get(), dead_letter_errors=[reason])
+    observe(runtime.get(), dead_letter_reasons=[poison.code])
 
 
 def observe(runtime: Runtime, **counts: Any) -> None:

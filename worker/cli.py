@@ -14,8 +14,9 @@ from redis import Redis
 from sqlalchemy import select
 
 from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM, QUEUES
+from events.parsing import printable, printable_json
 from events.publish import Publisher
-from store import configuration, conversations, migrate
+from store import configuration, conversations, history, migrate
 from store.db import make_engine
 from store.tables import decisions
 from worker import logs, ops
@@ -61,9 +62,20 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("--batch-size", type=int, default=500)
 
     follow_help = "keep reading new entries"
-    decisions_cmd = command("decisions", _decisions, "print decisions from the stream")
+    decisions_cmd = command(
+        "decisions",
+        _decisions,
+        "print decisions from the stream; `export`: from the database (every one kept)",
+    )
+    decisions_cmd.add_argument(
+        "action", nargs="?", choices=["export"], help="export: from the database, as JSON Lines"
+    )
     decisions_cmd.add_argument("--follow", "-f", action="store_true", help=follow_help)
     decisions_cmd.add_argument("--account", help="only this account's decisions")
+    decisions_cmd.add_argument(
+        "--since", type=_moment, help="export: decided at or after (RFC 3339; no offset = UTC)"
+    )
+    decisions_cmd.add_argument("--until", type=_moment, help="export: decided before this")
     dead = command("dead-letters", _dead_letters, "list, follow or replay refused events")
     dead.add_argument("action", choices=["list", "follow", "replay"])
     dead.add_argument("id", nargs="?", type=int, help="replay: the dead letter's id")
@@ -71,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         "file", nargs="?", help="replay: the fixed event (a JSON file, or - for stdin)"
     )
     dead.add_argument("--limit", type=int, default=50)
+    dead.add_argument("--account", help="list: only this account's dead letters")
     command("reindex", _reindex, "recompute every open conversation's close deadline")
 
     health = command("health", _health, "check Redis, database, migrations, beat; exit 1 if not ok")
@@ -197,22 +210,46 @@ def _metrics(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _moment(text: str) -> datetime:
+    """A `--since`/`--until` value: RFC 3339 / ISO 8601; without an offset it is UTC."""
+    moment = datetime.fromisoformat(text.strip())
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 def _decisions(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "export":
+        return _decisions_export(settings, args)
     for fields in _read_stream(settings, DECISIONS_STREAM, args.follow):
         data = fields.get("data", "{}")
         if args.account and json.loads(data).get("account_id") != args.account:
             continue
-        print(data, flush=True)
+        print(printable_json(data), flush=True)
+    return 0
+
+
+def _decisions_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Decisions from the database (the stream is trimmed), oldest first, one JSON line each."""
+    if args.since is None:
+        print("export needs --since TIME (e.g. 2026-11-25T00:00:00Z)", file=sys.stderr)
+        return 2
+    engine = make_engine(settings.database_url.get_secret_value())
+    try:
+        for data in history.decisions_between(
+            engine, args.since, args.until, account_id=args.account
+        ):
+            print(printable_json(data))
+    finally:
+        engine.dispose()
     return 0
 
 
 def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "list":
-        ops.dead_letters_list(settings, args.limit)
+        ops.dead_letters_list(settings, args.limit, args.account)
         return 0
     if args.action == "follow":
         for fields in _read_stream(settings, DEAD_LETTERS_STREAM, follow=True):
-            print(json.dumps(fields, ensure_ascii=False), flush=True)
+            print(printable_json(json.dumps(fields, ensure_ascii=False)), flush=True)
         return 0
     if args.id is None:
         print("replay needs the dead letter's id (see: convlife dead-letters list)")
@@ -225,7 +262,7 @@ def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
     try:
         event_id = ops.dead_letters_replay(settings, args.id, fixed)
     except (LookupError, ValueError) as error:
-        print(f"not replayed: {error}")
+        print(printable(f"not replayed: {error}"))
         return 1
     print(f"replayed dead letter {args.id} as event {event_id}")
     return 0
@@ -239,28 +276,32 @@ def _reindex(settings: Settings, args: argparse.Namespace) -> int:
 
 def _conversation(settings: Settings, args: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url.get_secret_value())
-    with engine.connect() as connection:
-        found = conversations.get(connection, args.account_id, args.conversation_id)
-        if found is None:
-            print(f"no conversation {args.conversation_id} in account {args.account_id}")
-            return 1
-        state, due = found
-        account = configuration.account_settings(
-            connection, [args.account_id], settings.default_account_settings
-        )[args.account_id]
-        history = connection.execute(
-            select(decisions.c.data)
-            .where(
-                decisions.c.account_id == args.account_id,
-                decisions.c.conversation_id == args.conversation_id,
-            )
-            .order_by(decisions.c.decided_at)
-        ).all()
-    engine.dispose()
+    try:
+        with engine.connect() as connection:
+            found = conversations.get(connection, args.account_id, args.conversation_id)
+            if found is None:
+                missing = f"no conversation {args.conversation_id} in account {args.account_id}"
+                print(printable(missing))
+                return 1
+            state, due = found
+            account = configuration.account_settings(
+                connection, [args.account_id], settings.default_account_settings
+            )[args.account_id]
+            made = connection.execute(
+                select(decisions.c.data)
+                .where(
+                    decisions.c.account_id == args.account_id,
+                    decisions.c.conversation_id == args.conversation_id,
+                )
+                .order_by(decisions.c.decided_at)
+            ).all()
+    finally:
+        engine.dispose()
     print(_explain(state, due, account, datetime.now(UTC)))
-    for (data,) in history:
+    for (data,) in made:
         decision = json.loads(data)
-        print(f"  decision {decision['type']} at {decision['decided_at']}: {decision['reason']}")
+        line = f"  decision {decision['type']} at {decision['decided_at']}: {decision['reason']}"
+        print(printable(line))  # ids and close reasons came from upstream
     return 0
 
 
@@ -292,7 +333,8 @@ def _explain(state: Any, due: datetime | None, account: Any, now: datetime) -> s
         f"reassignment window {account.reassignment_window or 'none'}, "
         f"bot {'on' if account.bot_enabled else 'off'}"
     )
-    return "\n".join(lines)
+    # Every id and the close reason came from upstream: one line each, escapes visible.
+    return "\n".join(printable(line) for line in lines)
 
 
 def _settings(settings: Settings, args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from events.models import (
     Event,
     LineUpdated,
 )
-from events.parsing import MAX_ID_KEPT, InvalidEvent, parse_event, raw_text, storable
+from events.parsing import InvalidEvent, ReasonCode, parse_event, refuse
 from policies.conversation import apply_event, touch
 from policies.inactivity import close_deadline
 from policies.routing import route_inbound
@@ -41,7 +41,7 @@ class IngestResult:
     dead_lettered: int = 0
     decisions: list[AutoClosed | ContactRouted] = field(default_factory=list)
     applied_types: list[str] = field(default_factory=list)
-    dead_letter_errors: list[str] = field(default_factory=list)
+    dead_letter_reasons: list[ReasonCode] = field(default_factory=list)
 
 
 def split_payload(payload: object) -> list[object]:
@@ -74,11 +74,11 @@ def validate(
             continue
         if event.occurred_at > now + settings.max_clock_skew:
             invalid.append(
-                InvalidEvent(
+                refuse(
+                    item,
                     f"occurred_at {event.occurred_at.isoformat()} is more than "
                     f"{settings.max_clock_skew} ahead of convlife's clock",
-                    raw_text(item),
-                    event.event_id,
+                    "future",
                 )
             )
             continue
@@ -90,18 +90,11 @@ def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
     """Apply one task's payload in one transaction; `now` is convlife's clock (UTC)."""
     valid, invalid = validate(split_payload(payload), runtime, now)
     result = IngestResult(
-        dead_lettered=len(invalid), dead_letter_errors=[error.reason for error in invalid]
+        dead_lettered=len(invalid), dead_letter_reasons=[error.code for error in invalid]
     )
     with runtime.engine.begin() as connection:
         for error in invalid:
-            outbox.add_dead_letter(
-                connection,
-                raw=error.raw,
-                error=error.reason,
-                received_at=now,
-                account_id=_account_of(error.raw),
-                event_id=error.event_id,
-            )
+            outbox.add_invalid(connection, error, now)
         first_of_key: dict[tuple[str, str], Event] = {}
         for event in valid:
             first_of_key.setdefault((event.account_id, event.event_id), event)
@@ -113,7 +106,7 @@ def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
         result.decisions = apply_events(connection, fresh, runtime, now)
         outbox.add_decisions(connection, result.decisions)
     for error in invalid:
-        logs.dead_letter(error.reason, _account_of(error.raw), error.event_id)
+        logs.dead_letter(error.reason, error.account_id, error.event_id, error.code)
     for made in result.decisions:
         logs.decision(made)
     return result
@@ -220,13 +213,3 @@ def _apply_configuration(
         elif isinstance(event, AgentUpdated):
             configuration.apply_agent(connection, event)
     return rescheduled
-
-
-def _account_of(raw: str) -> str | None:
-    """The account a refused payload names, when it can be read: dead letters are per account."""
-    try:
-        decoded = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-    account = decoded.get("account_id") if isinstance(decoded, dict) else None
-    return storable(account)[:MAX_ID_KEPT] if isinstance(account, str) else None

@@ -1,7 +1,9 @@
 """Logging: plain text by default, one JSON object per line with CONVLIFE_LOG_FORMAT=json.
 
 Decisions and dead letters are logged with their ids as fields (account_id, conversation_id,
-event_id, …), never with the raw payload: it may hold what a contact wrote.
+event_id, …), never with the raw payload: it may hold what a contact wrote. Ids and errors come
+from upstream: both formats escape control characters, so no input can forge a log line or
+send escape sequences to the terminal of whoever reads the log.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from events.decisions import AutoClosed, ContactRouted
+from events.parsing import printable, printable_json
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -32,7 +35,29 @@ class JsonFormatter(logging.Formatter):
         line.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return printable_json(json.dumps(line, default=str, ensure_ascii=False))
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger message` on one line: control characters in it (a newline or an ANSI
+    escape in an id) are written as escapes. A traceback keeps its lines, each indented, so none
+    of them can pass for a log line of its own."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802
+        return _indented(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+        return _indented(super().formatStack(stack_info))
+
+
+def _indented(text: str) -> str:
+    return "\n".join("  " + printable(line) for line in text.split("\n"))
 
 
 def configure(level: str, fmt: str) -> None:
@@ -40,7 +65,7 @@ def configure(level: str, fmt: str) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -65,9 +90,15 @@ def decision(made: AutoClosed | ContactRouted) -> None:
     decision_log.info("%s %s: %s", made.type, made.account_id, made.reason, extra=fields)
 
 
-def dead_letter(error: str, account_id: str | None, event_id: str | None) -> None:
+def dead_letter(
+    error: str, account_id: str | None, event_id: str | None, reason: str | None = None
+) -> None:
+    """One line per dead letter: its reason code, error and ids (never the payload)."""
     dead_letter_log.warning(
-        "dead letter: %s",
+        "dead letter (%s) account %s event %s: %s",
+        reason or "unknown",
+        account_id,
+        event_id,
         error,
-        extra={"account_id": account_id, "event_id": event_id, "error": error},
+        extra={"account_id": account_id, "event_id": event_id, "error": error, "reason": reason},
     )

@@ -52,35 +52,18 @@ CLOSE_LAG_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 """Seconds from a conversation's deadline to its auto_closed decision."""
 
 
-def dead_letter_reason(error: str) -> str:
-    """A bounded label for a dead letter's error text."""
-    if error.startswith("not JSON"):
-        return "not_json"
-    if error.startswith("type:"):
-        return "unknown_type"
-    if error.startswith("payload larger"):
-        return "too_large"
-    if error.startswith("occurred_at") and "ahead of convlife's clock" in error:
-        return "future"
-    if error.startswith("processing failed"):
-        return "poison"
-    if error.startswith("an event is a JSON object"):
-        return "not_an_object"
-    return "invalid_field"
-
-
 def record(
     redis: Redis,
     *,
     event_types: Iterable[str] = (),
-    dead_letter_errors: Iterable[str] = (),
+    dead_letter_reasons: Iterable[str] = (),
     made: Iterable[AutoClosed | ContactRouted] = (),
 ) -> None:
     """Add a task's counts to the shared counters, in one round trip."""
     pipeline = redis.pipeline(transaction=False)
     for type_, n in Counter(event_types).items():
         pipeline.hincrby(METRICS_EVENTS_KEY, type_, n)
-    for reason, n in Counter(dead_letter_reason(e) for e in dead_letter_errors).items():
+    for reason, n in Counter(dead_letter_reasons).items():  # events.parsing.ReasonCode
         pipeline.hincrby(METRICS_DEAD_LETTERS_KEY, reason, n)
     for decision in made:
         route = decision.route.value if isinstance(decision, ContactRouted) else ""

@@ -11,9 +11,9 @@ from typing import Any, TextIO
 from pydantic import TypeAdapter
 from sqlalchemy import select, update
 
-from events.parsing import InvalidEvent, parse_event
+from events.parsing import InvalidEvent, parse_event, printable_json
 from events.publish import publish
-from store import configuration
+from store import configuration, history
 from store.db import make_engine
 from store.tables import conversations, dead_letters
 from worker.deadlines import reschedule_account
@@ -63,30 +63,37 @@ def settings_set(
     return event
 
 
-def dead_letters_list(settings: Settings, limit: int, out: TextIO = sys.stdout) -> None:
-    """The newest dead letters, one JSON line each (raw payload cut to 500 characters)."""
+def dead_letters_list(
+    settings: Settings, limit: int, account_id: str | None = None, out: TextIO | None = None
+) -> None:
+    """The newest dead letters (of one account, or of all), one JSON line each, oldest first
+    (raw payload cut to 500 characters). Control characters are escaped: the text came from
+    upstream and goes to an operator's terminal."""
     engine = make_engine(settings.database_url.get_secret_value())
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)
-        ).all()
-    engine.dispose()
-    for row in reversed(rows):
+    try:
+        rows = history.newest_dead_letters(engine, limit, account_id=account_id)
+    finally:
+        engine.dispose()
+    for row in rows:
         line = {
             "id": row.id,
             "received_at": row.received_at.isoformat(),
+            "reason": row.reason,
             "account_id": row.account_id,
             "event_id": row.event_id,
             "error": row.error,
             "replayed_at": row.replayed_at.isoformat() if row.replayed_at else None,
             "raw": row.raw[:500],
         }
-        print(json.dumps(line, ensure_ascii=False), file=out)
+        print(printable_json(json.dumps(line, ensure_ascii=False)), file=out or sys.stdout)
 
 
 def dead_letters_replay(settings: Settings, dead_letter_id: int, fixed: str | None) -> str:
     """Send a dead letter back into ingest: its fixed payload (or the stored one, for a fault
-    that was elsewhere), validated first; marks it replayed. Returns the event id sent."""
+    that was elsewhere), validated first; marks it replayed. Returns the event id sent.
+
+    A fixed payload must be for the dead letter's account when the dead letter names one: a
+    replay never moves an event into another account."""
     engine = make_engine(settings.database_url.get_secret_value())
     try:
         with engine.begin() as connection:
@@ -100,6 +107,11 @@ def dead_letters_replay(settings: Settings, dead_letter_id: int, fixed: str | No
                 event = parse_event(payload, max_bytes=settings.max_event_bytes)
             except InvalidEvent as error:
                 raise ValueError(f"still not a valid event: {error.reason}") from None
+            if row.account_id is not None and event.account_id != row.account_id.strip():
+                raise ValueError(
+                    f"the fixed event is for account {event.account_id!r}, the dead letter "
+                    f"for account {row.account_id!r}: a replay stays in its account"
+                )
             publish(json.loads(payload), broker_url=settings.broker_url.get_secret_value())
             connection.execute(
                 update(dead_letters)

@@ -248,12 +248,12 @@ def test_every_required_field_left_out_is_named_in_the_reason(type_: str, field:
         (
             "conversation.opened",
             {"bot": "maybe"},
-            "bot: Input should be a valid boolean, unable to interpret input",
+            "bot: Input should be a valid boolean",
         ),
         (
             "agent.updated",
             {"active": "nope"},
-            "active: Input should be a valid boolean, unable to interpret input",
+            "active: Input should be a valid boolean",
         ),
         (
             "account.settings_updated",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -60,3 +63,71 @@ def test_a_dead_letter_line_names_the_error_and_the_ids(json_lines: list[str]) -
     record = json.loads(line)
     assert (record["account_id"], record["event_id"]) == ("acme", "e1")
     assert record["error"] == "contact_id: Field required"
+
+
+HOSTILE_ID = "e1\n2026-03-01 10:00:00,000 INFO convlife.decisions forged \x1b[31mred\u2028\x9b"
+
+
+@pytest.fixture
+def text_lines() -> Iterator[io.StringIO]:
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logs.TextFormatter())
+    for logger in (logs.decision_log, logs.dead_letter_log):
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    yield out
+    for logger in (logs.decision_log, logs.dead_letter_log):
+        logger.removeHandler(handler)
+
+
+def test_a_dead_letter_with_a_hostile_id_is_one_text_line_with_the_escapes_visible(
+    text_lines: io.StringIO,
+) -> None:
+    logs.dead_letter(f"type: {HOSTILE_ID}", f"acme{HOSTILE_ID}", HOSTILE_ID, "unknown_type")
+    written = text_lines.getvalue()
+    assert written.count("\n") == 1
+    assert written.endswith("\n")
+    assert "\\x0a2026-03-01 10:00:00,000 INFO convlife.decisions forged \\x1b[31mred" in written
+    assert "\\u2028\\x9b" in written
+    assert "\x1b" not in written
+    assert "\u2028" not in written
+    assert "\x9b" not in written
+
+
+def test_a_decision_with_hostile_ids_is_one_text_line(text_lines: io.StringIO) -> None:
+    logs.decision(
+        ContactRouted(
+            decision_id="d1",
+            account_id=f"acme{HOSTILE_ID}",
+            decided_at=utc("2026-03-01T10:00:00"),
+            reason=f"agent {HOSTILE_ID} closed it",
+            inbound_event_id=HOSTILE_ID,
+            contact_id=HOSTILE_ID,
+            line_id="sales",
+            route=Route.BOT,
+        )
+    )
+    assert text_lines.getvalue().count("\n") == 1
+
+
+def test_a_traceback_in_the_text_format_is_indented_under_its_line() -> None:
+    try:
+        raise ValueError(f"bad {HOSTILE_ID}")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, "f", 1, "failed", (), sys.exc_info())
+    lines = logs.TextFormatter().format(record).split("\n")
+    assert lines[0].endswith("ERROR x failed")
+    assert all(line.startswith("  ") for line in lines[1:])
+    assert not any(c in "".join(lines) for c in "\x1b\u2028\x9b")
+
+
+def test_a_json_log_line_has_no_raw_control_characters_and_keeps_the_values(
+    json_lines: list[str],
+) -> None:
+    logs.dead_letter("type: x", f"acme{HOSTILE_ID}", HOSTILE_ID, "unknown_type")
+    [line] = json_lines
+    assert not any(c in line for c in "\n\x1b\u2028\x9b")
+    record = json.loads(line)
+    assert (record["account_id"], record["event_id"]) == (f"acme{HOSTILE_ID}", HOSTILE_ID)
+    assert record["reason"] == "unknown_type"
