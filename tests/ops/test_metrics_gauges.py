@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -13,17 +14,41 @@ from typing import Any
 
 import pytest
 from redis import Redis
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import create_engine, event, func, insert, select, text
 from sqlalchemy.engine import Engine
 
 from events.names import HEARTBEAT_KEY
+from store.migrate import upgrade
 from store.tables import conversations, dead_letters, decisions
+from tests.conftest import IN_CI, POSTGRES_ADMIN
 from tests.support import new_id
 from worker import metrics
 from worker.metrics import ConvlifeCollector, DatabaseGauges, read_database_gauges
 
-# Far from any other test's data: only this module's rows are due at these times.
 LONG_AGO = datetime(2001, 3, 4, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of this module's own: the gauges count every row of a table, and the
+    rows these tests commit (due conversations, unpublished decisions) must not reach the sweeps
+    and relays that other modules' tests run on the suite's shared database."""
+    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    name = f"convlife_test_gauges_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:
+        admin.dispose()
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {POSTGRES_ADMIN} is not reachable: {error}")
+        pytest.skip(f"PostgreSQL at {POSTGRES_ADMIN} is not reachable: {error}")
+    url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 class FakeClock:
