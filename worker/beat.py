@@ -15,7 +15,8 @@ The check is the queue's length (kombu's queue size: one LLEN per priority list)
 scheduler keeps no state of its own: a purged queue, a flushed Redis or an expired message that a
 worker dropped simply make room, so nothing can stop the schedule for good. Only beat feeds these
 two queues (ingest goes to `convlife.events`, retries of ingest too). If the broker cannot be
-asked, the entry is sent as Celery would have sent it, and that send reports the broker's error.
+asked (it is away, or a failed send closed the channel), the entry is sent as Celery would have
+sent it: that send reconnects, or reports the broker's error, and the next look works again.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ class BoundedScheduler(Scheduler):  # type: ignore[misc]
         queue = self._queue_of(entry)
         try:
             waiting = self._waiting(queue)
-        except self._broker_errors() as error:
+        except Exception as error:
+            # The broker is away, or the channel died with a failed send: send as Celery would
+            # (its send reconnects and revives the channel, and logs what fails). Raising here
+            # would make Celery put the entry off for beat_max_loop_interval (5 minutes).
             log.warning("beat: cannot read the length of %s (%s); sending anyway", queue, error)
             return due, next_check
         if waiting < self.max_waiting:
@@ -62,10 +66,6 @@ class BoundedScheduler(Scheduler):  # type: ignore[misc]
         """Messages in `queue` that no worker has taken yet."""
         declared = self.app.amqp.queues[queue].queue_declare(channel=self.producer.channel)
         return int(declared.message_count)
-
-    def _broker_errors(self) -> tuple[type[BaseException], ...]:
-        connection = self.connection
-        return (OSError, *connection.connection_errors, *connection.channel_errors)
 
 
 def _interval(entry: ScheduleEntry) -> float:

@@ -63,6 +63,26 @@ def test_beat_alone_leaves_at_most_one_message_per_queue_where_it_would_have_lef
         client.close()
 
 
+def test_beat_sends_again_within_seconds_after_the_broker_was_away(
+    broker: RedisServer, tmp_path: Path
+) -> None:
+    env = environment(broker, tmp_path, sweep=0.2, relay=0.5)
+    client = Redis.from_url(broker.url)
+    beat = convlife(["beat"], env, tmp_path / "beat.log")
+    try:
+        wait_until(lambda: client.llen(CLOSES_QUEUE) >= 1, 30, "beat's first sweep")
+        broker.stop()
+        time.sleep(3)  # beat's sends fail meanwhile, and close its channel
+        broker.start()  # empty: nothing persisted
+
+        # Not put off for beat_max_loop_interval (5 minutes) by a failed look at the queue.
+        wait_until(lambda: client.llen(CLOSES_QUEUE) >= 1, 20, "a sweep after the outage")
+        assert beat.poll() is None
+    finally:
+        stop(beat)
+        client.close()
+
+
 def test_with_a_worker_running_a_sweep_still_runs_every_interval(
     broker: RedisServer, tmp_path: Path
 ) -> None:
