@@ -19,7 +19,7 @@ from events.models import (
     LineUpdated,
 )
 from events.parsing import InvalidEvent, parse_event
-from events.publish import Publisher, publish
+from events.publish import Publisher, PublisherFull, PublishError, publish
 
 __all__ = [
     "AccountSettingsUpdated",
@@ -37,7 +37,9 @@ __all__ = [
     "Event",
     "InvalidEvent",
     "LineUpdated",
+    "PublishError",
     "Publisher",
+    "PublisherFull",
     "Route",
     "parse_decision",
     "parse_event",

@@ -63,8 +63,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             RELAY_TASK: {"queue": OUTBOX_QUEUE},
             PRUNE_TASK: {"queue": OUTBOX_QUEUE},
         },
-        # Beat keeps no file: its schedule is a few fixed intervals, nothing to remember.
-        "beat_scheduler": "celery.beat:Scheduler",
+        # Beat keeps no file (a few fixed intervals, nothing to remember) and sends a task only
+        # once its queue is empty, so nothing piles up while no worker consumes (worker/beat.py).
+        "beat_scheduler": "worker.beat:BoundedScheduler",
         "beat_schedule": {
             "sweep-due-conversations": {
                 "task": SWEEP_TASK,

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM, QUEUES
 from events.parsing import printable, printable_json
-from events.publish import Publisher
+from events.publish import Publisher, PublishError
 from store import configuration, conversations, history, migrate
 from store.db import make_engine
 from store.tables import decisions
@@ -160,14 +160,24 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _publish(settings: Settings, args: argparse.Namespace) -> int:
     source: TextIO = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
-    with (
-        source,
-        Publisher(settings.broker_url.get_secret_value(), batch_size=args.batch_size) as publisher,
-    ):
-        for line in source:
-            if line.strip():
-                # Sent as text: the worker parses it, and dead-letters what is not JSON.
-                publisher.publish(line.strip())
+    publisher = Publisher(settings.broker_url.get_secret_value(), batch_size=args.batch_size)
+    lines = 0
+    try:
+        with source:
+            for line in source:
+                lines += 1
+                if line.strip():
+                    # Sent as text: the worker parses it, and dead-letters what is not JSON.
+                    publisher.publish(line.strip())
+        publisher.close()
+    except PublishError as error:
+        print(
+            f"published {publisher.sent_events} events in {publisher.sent_messages} messages, "
+            f"then failed at line {lines}: {error}. Publishing the same input again is safe "
+            "(an event id is applied once).",
+            file=sys.stderr,
+        )
+        return 1
     print(f"published {publisher.sent_events} events in {publisher.sent_messages} messages")
     return 0
 
