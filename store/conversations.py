@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Interval, and_, bindparam, null, select, update
 from sqlalchemy.engine import Connection, Row
-from sqlalchemy.exc import DataError, DBAPIError, StatementError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from events.models import ConversationEvent
 from policies.conversation import new_conversation
@@ -223,13 +223,14 @@ def is_row_fault(error: BaseException) -> bool:
     """True when `error` comes from the values of the rows at hand (a value the driver cannot
     represent or convert, bad arithmetic), not from the database being away or busy: such a
     row is set aside and the others go on; anything else is raised for the task to retry."""
-    if isinstance(error, DataError):
-        return True
+    if isinstance(error, DataError | IntegrityError):
+        return True  # a value out of range or unconvertible; a constraint the row breaks
     if isinstance(error, DBAPIError):
         return False  # connection, lock, read-only, internal: not the row's fault
     if isinstance(error, StatementError):  # a bind or result conversion raised in Python
         return error.orig is None or is_row_fault(error.orig)
-    return isinstance(error, ValueError | ArithmeticError | TypeError)
+    # Not TypeError: that is a bug in the code, and quarantining on it would set aside every row.
+    return isinstance(error, ValueError | ArithmeticError)
 
 
 def describe_fault(error: BaseException) -> str:

@@ -7,6 +7,7 @@ Each test runs on SQLite and PostgreSQL where the row can exist there; every `no
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -110,6 +111,46 @@ def test_an_unreadable_row_is_quarantined_and_the_other_accounts_close_in_the_sa
     assert quarantined_count(service) - before == 1
     assert service.close_due(T0 + minutes(4), bad_account) == []
     assert len(service.dead_letters(bad)) == 1
+
+
+def test_a_row_whose_close_cannot_be_written_is_quarantined_and_the_rest_is_written(
+    service: Service, database_url: str, planted: list[tuple[str, str]]
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL trigger refuses the write; SQLite runs the same code path")
+    good = [account_with(service, close_after="PT1M") for _ in range(2)]
+    for account in good:
+        service.ingest(opened(account, "c1"), T0)
+    bad_account, bad = plant(service, planted, "contact_id = contact_id", T0 - minutes(1))
+    name = f"refuse_{uuid.uuid4().hex[:8]}"
+    with service.runtime.engine.begin() as connection:
+        # A data exception (SQLSTATE 22000) on closing this one row, as a CHECK or a bad value
+        # would raise; the quarantine (an UPDATE that leaves it open) still goes through.
+        connection.execute(
+            text(
+                f"CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.conversation_id = '{bad}' AND NEW.status = 'closed' THEN "
+                "RAISE EXCEPTION 'refused by the test' USING ERRCODE = '22000'; END IF; "
+                f"RETURN NEW; END $$ LANGUAGE plpgsql; "
+                f"CREATE TRIGGER {name} BEFORE UPDATE ON conversations "
+                f"FOR EACH ROW EXECUTE FUNCTION {name}()"
+            )
+        )
+    try:
+        sweep(service.runtime, lambda: T0 + minutes(3))
+    finally:
+        with service.runtime.engine.begin() as connection:
+            connection.execute(
+                text(f"DROP TRIGGER {name} ON conversations; DROP FUNCTION {name}()")
+            )
+
+    for account in good:
+        assert [d["type"] for d in service.decisions(account)] == ["conversation.auto_closed"]
+    assert service.decisions(bad_account) == []  # its decision went with its failed write
+    [letter] = service.dead_letters(bad)
+    assert "refused by the test" in letter.error
+    state, due = service.conversation(bad_account, bad)
+    assert (state.status.value, due) == ("open", None)
 
 
 def test_a_sweep_that_fails_writes_no_heartbeat_and_counts_the_failure(

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, exc
 from sqlalchemy.engine import Connection, Engine
 
 from events.parsing import parse_event
@@ -301,3 +301,42 @@ def test_every_stored_datetime_is_read_back_in_utc(engine: Engine) -> None:
         state, _ = stored(connection, account, "c1")
     assert state.last_activity_at == T0
     assert state.last_activity_at.tzinfo == UTC
+
+
+class _Orig(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("error", "row_fault"),
+    [
+        (exc.DataError("SELECT", {}, _Orig("timestamp too small (before year 1)")), True),
+        (exc.IntegrityError("UPDATE", {}, _Orig("violates check constraint")), True),
+        (exc.StatementError("bind", "SELECT", {}, ValueError("naive datetime")), True),
+        (ValueError("Invalid isoformat string: 'not a time'"), True),
+        (OverflowError("date value out of range"), True),
+        (exc.OperationalError("SELECT", {}, _Orig("connection refused")), False),
+        (exc.InternalError("UPDATE", {}, _Orig("read-only transaction")), False),
+        (exc.InterfaceError("SELECT", {}, _Orig("connection already closed")), False),
+        (exc.TimeoutError("QueuePool limit reached"), False),
+        (RuntimeError("a bug"), False),
+        (TypeError("a bug too"), False),
+    ],
+    ids=[
+        "data-error",
+        "constraint",
+        "bind-conversion",
+        "result-conversion",
+        "overflow",
+        "database-away",
+        "read-only-failover",
+        "connection-closed",
+        "pool-exhausted",
+        "a-bug",
+        "a-type-error",
+    ],
+)
+def test_only_errors_from_a_rows_values_set_the_row_aside(
+    error: BaseException, row_fault: bool
+) -> None:
+    assert conversations.is_row_fault(error) is row_fault
