@@ -97,3 +97,26 @@ def test_a_late_close_of_an_earlier_period_leaves_the_auto_close_in_place(
     )
     assert state.auto_closed
     assert routed(service, account)["route"] == "unassigned"
+
+
+def test_a_late_reopen_within_the_period_is_closed_again_without_a_second_decision(
+    service: Service,
+) -> None:
+    account = account_with(service, close_after="PT30M", window="P1D")
+    service.ingest([opened(account, agent_id="ana"), message(account, T0 + minutes(5))], T0)
+    assert len(service.close_due(SWEPT_AT, account)) == 1
+
+    # Dated before the last activity: in time order the conversation was idle all the same.
+    service.ingest(opened(account, at=T0 + minutes(1), agent_id="bruno"), SWEPT_AT + minutes(1))
+    reopened, due = service.conversation(account, "c1")
+    assert (reopened.status.value, reopened.auto_closed) == ("open", False)
+    assert due == T0 + minutes(35)  # already due: the next sweep closes it
+
+    assert service.close_due(SWEPT_AT + minutes(2), account) == []  # same idle period: no repeat
+    state, _ = service.conversation(account, "c1")
+    assert (state.status.value, state.auto_closed, state.assignee_agent_id) == (
+        "closed",
+        True,
+        "bruno",
+    )
+    assert len(auto_closed_decisions(service, account)) == 1
