@@ -6,13 +6,15 @@ or mistyped field is an error that sends the event to the dead letters.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal, Self
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -50,12 +52,63 @@ Duration = timedelta
 """An ISO 8601 duration (`P7D`, `PT24H`) or a number of seconds; positive, at most 100 years."""
 
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+"""The oldest instant an event may carry: nothing convlife decides predates it."""
+
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""The first instant refused as too late. Far below year 9999, so that adding the longest
+setting (MAX_DURATION, 100 years) to any accepted time still fits in every store and in Python."""
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339_text(value: object) -> object:
+    # pydantic alone would take unix seconds (an integer, a float or a numeric string) and
+    # shortened forms; the contract is one unambiguous text form with its offset.
+    if isinstance(value, datetime):
+        return value  # from Python code, already a datetime; it must still be aware
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError(
+            "a time is RFC 3339 text with an offset, such as 2026-03-01T10:00:00Z or "
+            "2026-03-01T11:00:00+01:00 (no unix seconds, no naive times)"
+        )
+    return value
+
+
+def _utc_within_bounds(value: datetime) -> datetime:
+    # Normalised to UTC here, once, so every layer below sees one time domain; an odd offset
+    # on year 1 (0001-01-01T00:00:00+00:01 is year 0 in UTC) cannot even be converted.
+    try:
+        value = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        value = EARLIEST - timedelta(days=1)
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(
+            f"a time must be from {EARLIEST:%Y-%m-%dT%H:%M:%SZ} up to (not including) "
+            f"{LATEST:%Y-%m-%dT%H:%M:%SZ}"
+        )
+    return value
+
+
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339_text),
+    AfterValidator(_utc_within_bounds),
+]
+"""Every time an event carries: RFC 3339 text with an offset (`Z` or `±HH:MM`), seconds
+required, at most 9 fraction digits (kept to the microsecond); normalised to UTC; from
+EARLIEST up to LATEST. Integers, floats and numeric strings (unix seconds) and naive times are
+refused."""
+
+
 class _Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     event_id: Id = Field(description="Idempotency key, unique within the account.")
     account_id: Id
-    occurred_at: AwareDatetime = Field(description="RFC 3339 with an offset.")
+    occurred_at: Timestamp = Field(
+        description="RFC 3339 with an offset, from 2000-01-01 up to 9000-01-01 (UTC)."
+    )
 
 
 class _ConversationEvent(_Event):

@@ -26,8 +26,13 @@ DEAD_LETTERS_STREAM = "convlife:dead-letters"
 
 # Redis keys convlife owns.
 HEARTBEAT_KEY = "convlife:beat:last-sweep"
-"""When a sweep last ran (ISO 8601): proof that beat sends and a worker runs the sweeps."""
+"""When a sweep last succeeded (ISO 8601, written after its work): proof that beat sends, a
+worker runs the sweeps, and they get through."""
+SWEEP_FAILURES_KEY = "convlife:beat:sweep-failures"
+"""Sweeps failed in a row (hash: `count`, `since` ISO 8601, `error`); deleted by a success."""
 METRICS_EVENTS_KEY = "convlife:metrics:events"
 METRICS_DEAD_LETTERS_KEY = "convlife:metrics:dead-letters"
 METRICS_DECISIONS_KEY = "convlife:metrics:decisions"
 METRICS_CLOSE_LAG_KEY = "convlife:metrics:close-lag"
+METRICS_SWEEP_KEY = "convlife:metrics:sweep"
+"""Counters of the sweep: `errors` (sweeps that failed), `quarantined` (rows set aside)."""

@@ -20,7 +20,14 @@ MAX_EVENT_BYTES = 64 * 1024
 """An event larger than this (as JSON) is refused: no legitimate event comes near it."""
 
 ReasonCode = Literal[
-    "not_json", "not_an_object", "too_large", "unknown_type", "invalid_field", "future", "poison"
+    "not_json",
+    "not_an_object",
+    "too_large",
+    "unknown_type",
+    "invalid_field",
+    "future",
+    "poison",
+    "quarantined",
 ]
 """Why an event was refused, as a small fixed set: the metric label and a dead letter's `reason`.
 
@@ -30,7 +37,9 @@ ReasonCode = Literal[
 - `unknown_type`: `type` missing or not one of the event types;
 - `invalid_field`: a field missing, mistyped or out of bounds;
 - `future`: dated more than `CONVLIFE_MAX_CLOCK_SKEW` ahead of convlife's clock;
-- `poison`: valid, yet processing it failed for its own reasons, again and again.
+- `poison`: valid, yet processing it failed for its own reasons, again and again;
+- `quarantined`: not an event: a stored conversation the sweep could not read or close, set
+  aside so it blocks no other (not to be replayed).
 """
 
 REASON_CODES: tuple[ReasonCode, ...] = get_args(ReasonCode)

@@ -7,6 +7,13 @@ applying the same events in any order, or twice, gives the same conversation:
 - the assignee follows the newest open or transfer.
 Two changes of one value at the same instant are ordered by the value itself (the greater close
 or assignment, compared field by field, wins): arbitrary, but the same whatever the arrival order.
+
+The sweep's automatic close is provisional against events dated within the idle period it ended:
+it keeps `status_changed_at` at the open that started the period, so an open dated after that
+open, or a close dated at or after it, replaces the automatic close when it arrives late, exactly
+as it would have if it had arrived before the sweep (then the conversation would have been
+closed by it, or reopened and closed by a later sweep). The `auto_closed` decision already
+emitted stands. A close dated before that open belongs to an earlier period and changes nothing.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ def apply_event(conversation: Conversation | None, event: ConversationEvent) -> 
                 closed_by=None,
                 closing_agent_id=None,
                 close_reason=None,
+                auto_closed=False,
             )
         state = _assign(state, at, event.agent_id, event.group_id, bot=event.bot)
     elif isinstance(event, ConversationTransferred):
@@ -69,6 +77,7 @@ def apply_event(conversation: Conversation | None, event: ConversationEvent) -> 
             closed_by=ClosedBy(event.closed_by),
             closing_agent_id=event.agent_id,
             close_reason=event.close_reason,
+            auto_closed=False,
         )
     return state
 
@@ -79,8 +88,10 @@ def _close_wins(state: Conversation, event: ConversationClosed) -> bool:
         return True
     if at < state.status_changed_at:
         return False
-    if state.is_open:
-        return True  # an open and a close at one instant: the close wins
+    if state.is_open or state.auto_closed:
+        # An open and a close at one instant: the close wins. An automatic close keeps the time
+        # of the open that started its period, so this is the same rule seen after a sweep.
+        return True
     current = (state.closed_by or "", state.closing_agent_id or "", state.close_reason or "")
     return (event.closed_by, event.agent_id or "", event.close_reason or "") >= current
 

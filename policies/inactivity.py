@@ -33,7 +33,9 @@ def auto_close(
     """Close an open conversation idle for the account's setting; None if it must stay open.
 
     The decision id is derived from the conversation and its last activity, so one idle period
-    can be closed at most once, however many sweeps see it.
+    can be closed at most once, however many sweeps see it. `status_changed_at` stays at the
+    start of the period (see `Conversation.auto_closed`): an agent's close dated within the
+    period and delivered late replaces this one.
     """
     if not is_due(conversation, settings, now):
         return None
@@ -41,11 +43,11 @@ def auto_close(
     closed = replace(
         conversation,
         status=Status.CLOSED,
-        status_changed_at=now,
         closed_at=now,
         closed_by=ClosedBy.SYSTEM,
         closing_agent_id=None,
         close_reason=INACTIVITY,
+        auto_closed=True,
     )
     idle = now - conversation.last_activity_at
     decision = AutoClosed(

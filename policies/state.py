@@ -45,6 +45,11 @@ class Conversation:
     `status_changed_at` is the `occurred_at` of the open or close that set `status`; None when
     the conversation is open only because activity was seen before any `opened` event. It is
     what makes the result independent of the order events arrive in.
+
+    `auto_closed` is True while the status is an automatic close by the sweep. Such a close
+    keeps `status_changed_at` at the open that started the idle period it ended (None: the
+    period began without an `opened` event), so that an open or close dated within that period
+    but delivered after the sweep still takes its place (see policies.conversation).
     """
 
     account_id: str
@@ -62,6 +67,7 @@ class Conversation:
     closed_by: ClosedBy | None = None
     closing_agent_id: str | None = None
     close_reason: str | None = None
+    auto_closed: bool = False
 
     @property
     def is_open(self) -> bool:

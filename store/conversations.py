@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Interval, and_, bindparam, null, select, update
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from events.models import ConversationEvent
 from policies.conversation import new_conversation
@@ -162,20 +164,91 @@ def save(
     bulk_insert(connection, table, rows, key=list(_KEY), on_conflict="update")
 
 
-def claim_due(connection: Connection, now: datetime, limit: int) -> list[Conversation]:
+@dataclass(frozen=True)
+class Claimed:
+    """What `claim_due` claimed: the conversations it could read, oldest deadline first, and
+    the keys of those it could not, each with the reason."""
+
+    conversations: list[Conversation]
+    unreadable: dict[ConversationKey, str]
+
+    def __len__(self) -> int:
+        return len(self.conversations) + len(self.unreadable)
+
+
+def claim_due(connection: Connection, now: datetime, limit: int) -> Claimed:
     """Up to `limit` conversations whose deadline has come, oldest first, locked.
 
     On PostgreSQL, rows another sweep holds are skipped (SKIP LOCKED), so sweeps running at
     once share the work instead of queueing on it; SQLite has one writer at a time anyway.
+
+    The keys are claimed first (text, always readable), then the rows are read; a row that
+    cannot be read (a value outside what the driver can represent) is returned in `unreadable`
+    instead of failing the claim, so one bad row never stops the sweep of every other.
     """
-    statement = (
-        select(table)
+    claim = (
+        select(table.c.account_id, table.c.conversation_id)
         .where(table.c.close_due_at <= now)
         .order_by(table.c.close_due_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return [_from_row(row) for row in connection.execute(statement)]
+    keys: list[ConversationKey] = [
+        (row.account_id, row.conversation_id) for row in connection.execute(claim)
+    ]
+    if not keys:
+        return Claimed([], {})
+    try:
+        with connection.begin_nested():
+            found = lock(connection, keys)
+        return Claimed([found[key] for key in keys if key in found], {})
+    except Exception as error:
+        if not is_row_fault(error):
+            raise
+    # Some row is unreadable: read them one by one to find which.
+    readable: list[Conversation] = []
+    unreadable: dict[ConversationKey, str] = {}
+    for key in keys:
+        try:
+            with connection.begin_nested():
+                readable.extend(lock(connection, [key]).values())
+        except Exception as error:
+            if not is_row_fault(error):
+                raise
+            unreadable[key] = describe_fault(error)
+    return Claimed(readable, unreadable)
+
+
+def is_row_fault(error: BaseException) -> bool:
+    """True when `error` comes from the values of the rows at hand (a value the driver cannot
+    represent or convert, bad arithmetic), not from the database being away or busy: such a
+    row is set aside and the others go on; anything else is raised for the task to retry."""
+    if isinstance(error, DataError | IntegrityError):
+        return True  # a value out of range or unconvertible; a constraint the row breaks
+    if isinstance(error, DBAPIError):
+        return False  # connection, lock, read-only, internal: not the row's fault
+    if isinstance(error, StatementError):  # a bind or result conversion raised in Python
+        return error.orig is None or is_row_fault(error.orig)
+    # Not TypeError: that is a bug in the code, and quarantining on it would set aside every row.
+    return isinstance(error, ValueError | ArithmeticError)
+
+
+def describe_fault(error: BaseException) -> str:
+    """One bounded line for a row fault (for a dead letter and a log line)."""
+    orig = getattr(error, "orig", None)
+    shown = orig if isinstance(orig, BaseException) else error
+    lines = str(shown).strip().splitlines()
+    return f"{type(shown).__name__}: {lines[0] if lines else ''}"[:500]
+
+
+def quarantine(connection: Connection, keys: Collection[ConversationKey]) -> None:
+    """Take conversations out of the due set (deadline cleared) without reading their rows."""
+    for account_id, conversation_id in sorted(keys):
+        connection.execute(
+            update(table)
+            .where(table.c.account_id == account_id, table.c.conversation_id == conversation_id)
+            .values(close_due_at=None)
+        )
 
 
 def open_of_account(
@@ -244,6 +317,7 @@ def _from_row(row: Row[Any]) -> Conversation:
         closed_by=None if row.closed_by is None else ClosedBy(row.closed_by),
         closing_agent_id=row.closing_agent_id,
         close_reason=row.close_reason,
+        auto_closed=row.auto_closed,
     )
 
 
@@ -264,5 +338,6 @@ def _to_row(conversation: Conversation, close_due_at: datetime | None) -> dict[s
         "closed_by": None if conversation.closed_by is None else conversation.closed_by.value,
         "closing_agent_id": conversation.closing_agent_id,
         "close_reason": conversation.close_reason,
+        "auto_closed": conversation.auto_closed,
         "close_due_at": close_due_at,
     }

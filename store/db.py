@@ -117,7 +117,9 @@ def _json_value(value: object) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime: convlife stores aware UTC datetimes only")
-        return value.isoformat()
+        # Converted here as `UTCDateTime` does on the other path: PostgreSQL must never get a
+        # raw offset (year 1 at +00:01 would be stored as a BC date psycopg cannot read back).
+        return value.astimezone(UTC).isoformat()
     raise TypeError(f"cannot send {type(value).__name__} as a row value")
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     text,
 )
 
@@ -71,6 +72,8 @@ conversations = Table(
     Column("closed_by", String(8), nullable=True),
     Column("closing_agent_id", ID, nullable=True),
     Column("close_reason", String(500), nullable=True),
+    # True while the status is the sweep's automatic close (see policies.state.Conversation).
+    Column("auto_closed", Boolean, nullable=False, server_default=false()),
     # When the sweep must look at it; NULL when it never closes. Derived from last activity and
     # the account setting, kept as a column so that finding due work costs O(due), not O(open).
     Column("close_due_at", UTCDateTime, nullable=True),

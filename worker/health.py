@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from redis import Redis
 from sqlalchemy import text
 
-from events.names import HEARTBEAT_KEY
+from events.names import HEARTBEAT_KEY, SWEEP_FAILURES_KEY
 from store.db import make_engine
 from store.migrate import current_revision, head_revision
 from worker.settings import Settings
@@ -50,15 +51,22 @@ def run_checks(settings: Settings, names: tuple[str, ...], now: datetime) -> lis
         return f"at head ({head})"
 
     def beat_check() -> str:
+        # The heartbeat is written after a sweep's work: its age is the time since the last
+        # sweep that succeeded. A failure streak is reported with it.
         raw = streams.get(HEARTBEAT_KEY)
+        failures = _failure_streak(streams.hgetall(SWEEP_FAILURES_KEY))
         if raw is None:
-            raise RuntimeError("no sweep has run yet: is beat running, and a worker on closes?")
+            raise RuntimeError(
+                f"no sweep has succeeded yet{failures}: is beat running, and a worker on closes?"
+            )
         last = datetime.fromisoformat(raw.decode() if isinstance(raw, bytes) else str(raw))
         age = now - last
         limit = max(timedelta(seconds=settings.sweep_interval * 10), timedelta(seconds=30))
         if age > limit:
-            raise RuntimeError(f"last sweep {age.total_seconds():.0f}s ago (limit {limit})")
-        return f"last sweep {age.total_seconds():.1f}s ago"
+            raise RuntimeError(
+                f"last successful sweep {age.total_seconds():.0f}s ago (limit {limit}){failures}"
+            )
+        return f"last successful sweep {age.total_seconds():.1f}s ago{failures}"
 
     available: dict[str, Callable[[], str]] = {
         "redis": redis_check,
@@ -79,3 +87,18 @@ def run_checks(settings: Settings, names: tuple[str, ...], now: datetime) -> lis
         broker.close()
         streams.close()
     return results
+
+
+def _failure_streak(raw: Any) -> str:
+    """', then N sweeps failed in a row since T (last: error)', or '' when the last succeeded."""
+    fields = {_text(k): _text(v) for k, v in raw.items()}
+    if not fields.get("count"):
+        return ""
+    return (
+        f"; {fields['count']} sweeps failed in a row since {fields.get('since', '?')} "
+        f"(last: {fields.get('error', '?')})"
+    )
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)

@@ -42,6 +42,7 @@ from events.names import (
     METRICS_DEAD_LETTERS_KEY,
     METRICS_DECISIONS_KEY,
     METRICS_EVENTS_KEY,
+    METRICS_SWEEP_KEY,
     OUTBOX_QUEUE,
 )
 from store.tables import conversations, dead_letters, decisions
@@ -80,6 +81,33 @@ def record(
         pipeline.execute()
 
 
+def record_sweep(redis: Redis, *, errors: int = 0, quarantined: int = 0) -> None:
+    """Count sweeps that failed and rows a sweep quarantined."""
+    pipeline = redis.pipeline(transaction=False)
+    if errors:
+        pipeline.hincrby(METRICS_SWEEP_KEY, "errors", errors)
+    if quarantined:
+        pipeline.hincrby(METRICS_SWEEP_KEY, "quarantined", quarantined)
+    if len(pipeline):
+        pipeline.execute()
+
+
+def sweep_counters(redis: Redis) -> Iterator[CounterMetricFamily]:
+    """`convlife_sweep_errors` and `convlife_sweep_quarantined` (from Redis, O(1))."""
+    raw: Any = redis.hgetall(METRICS_SWEEP_KEY)
+    counts = {_text(k): float(_text(v)) for k, v in raw.items()}
+    yield CounterMetricFamily(
+        "convlife_sweep_errors",
+        "Sweeps that failed (any failure, the database away included); see convlife health.",
+        value=counts.get("errors", 0.0),
+    )
+    yield CounterMetricFamily(
+        "convlife_sweep_quarantined",
+        "Conversations a sweep could not read or close, set aside with a dead letter.",
+        value=counts.get("quarantined", 0.0),
+    )
+
+
 class ConvlifeCollector(Collector):
     """Everything ops watch, read at scrape time."""
 
@@ -103,6 +131,7 @@ class ConvlifeCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         yield from self._counters()
+        yield from sweep_counters(self.redis)
         yield from self._database_gauges(datetime.now().astimezone())
         depth = GaugeMetricFamily(
             "convlife_queue_depth", "Messages waiting in a Celery queue.", labels=["queue"]

@@ -85,6 +85,8 @@ def test_the_stack_runs_locally_metrics_move_and_health_follows_redis(
         assert after['convlife_queue_depth{queue="convlife.events"}'] == 0
         assert "convlife_outbox_backlog" in after
         assert "convlife_open_conversations" in after
+        assert after["convlife_sweep_errors_total"] >= 0
+        assert after["convlife_sweep_quarantined_total"] >= 0
 
         healthy = run_convlife(["health"], env)
         assert healthy.returncode == 0, healthy.stdout

@@ -33,7 +33,7 @@ class Service:
         """Sweep everything due at `now`; the account's closes (tests share a database)."""
         closed = []
         while True:
-            claimed, made = close_due(self.runtime, now)
+            claimed, made, _ = close_due(self.runtime, now)
             closed += [d for d in made if d.account_id == account]
             if claimed < self.runtime.settings.sweep_batch_size:
                 return closed

@@ -44,6 +44,26 @@ BAD: dict[str, tuple[Bad, str]] = {
         lambda a, m: {**inbound(a, T0), "occurred_at": "2026-03-01T10:00:00", "marker": m},
         "occurred_at: ",
     ),
+    "year-1-at-an-odd-offset": (
+        lambda a, m: {
+            **conversation_event("conversation.message", a, "c1", T0, sender="contact"),
+            "occurred_at": "0001-01-01T00:00:00+00:01",
+            "marker": m,
+        },
+        "occurred_at: Value error, a time must be from 2000-01-01T00:00:00Z",
+    ),
+    "closed-in-year-9999": (
+        lambda a, m: {
+            **conversation_event("conversation.closed", a, "c1", T0, closed_by="system"),
+            "occurred_at": "9999-12-31T23:59:59-23:59",
+            "marker": m,
+        },
+        "occurred_at: Value error, a time must be from 2000-01-01T00:00:00Z",
+    ),
+    "unix-seconds": (
+        lambda a, m: {**inbound(a, T0), "occurred_at": 1772359200, "marker": m},
+        "occurred_at: Value error, a time is RFC 3339 text with an offset",
+    ),
     "empty-id": (lambda a, m: {**inbound(a, T0), "line_id": "  ", "marker": m}, "line_id: "),
     "transfer-to-nobody": (
         lambda a, m: {**conversation_event("conversation.transferred", a, "c1", T0), "m": m},

@@ -48,7 +48,8 @@ def test_the_close_is_dated_by_the_sweep_that_makes_it_and_stored_as_sent(
     [stored] = service.decisions(account)
     assert parse_decision(json.dumps(stored)) == closed
     state, _ = service.conversation(account, "c1")
-    assert (state.closed_at, state.status_changed_at) == (swept_at, swept_at)
+    assert (state.closed_at, state.auto_closed) == (swept_at, True)
+    assert state.status_changed_at == T0  # the open that started the idle period it ended
 
 
 def test_a_conversation_reopened_after_an_auto_close_closes_again_with_a_second_decision(
@@ -177,7 +178,7 @@ def test_one_call_closes_at_most_one_batch(service: Service) -> None:
     long_ago = utc("2001-01-01T00:00:00")
     service.ingest([opened(account, f"c{i}", at=long_ago) for i in range(7)], T0)
 
-    claimed, made = close_due(service.runtime, T0)
+    claimed, made, _ = close_due(service.runtime, T0)
     assert (claimed, len(made)) == (3, 3)
     assert len(service.close_due(T0, account)) == 4
 

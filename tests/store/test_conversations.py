@@ -1,7 +1,7 @@
 """store.conversations on SQLite and PostgreSQL: create once, lock, save, claim what is due.
 
 `claim_due` sees every account's rows, and the PostgreSQL database is shared by the session:
-tests that claim work in a transaction they roll back, at dates (1971) no other test uses.
+tests that claim work in a transaction they roll back, at dates (2000) no other test uses.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, exc
 from sqlalchemy.engine import Connection, Engine
 
 from events.parsing import parse_event
@@ -23,7 +23,7 @@ from store.tables import conversations as conversations_table
 from tests.support import conversation_event, new_id, utc
 
 T0 = utc("2026-03-01T10:00:00")
-LONG_AGO = utc("1971-06-01T00:00:00")
+LONG_AGO = utc("2000-06-01T00:00:00")
 µs = timedelta(microseconds=1)
 
 
@@ -218,10 +218,12 @@ def test_claim_due_returns_only_conversations_whose_deadline_has_come_oldest_fir
         },
     )
 
-    due = conversations.claim_due(rolled_back, now, limit=10)
+    due = conversations.claim_due(rolled_back, now, limit=10).conversations
 
     assert [c.conversation_id for c in due] == ["an-hour-ago", "a-second-ago", "at-now"]
-    assert conversations.claim_due(rolled_back, now - timedelta(hours=1) - µs, 10) == []
+    assert (
+        conversations.claim_due(rolled_back, now - timedelta(hours=1) - µs, 10).conversations == []
+    )
 
 
 def test_claim_due_honours_the_limit_taking_the_oldest(rolled_back: Connection) -> None:
@@ -229,7 +231,7 @@ def test_claim_due_honours_the_limit_taking_the_oldest(rolled_back: Connection) 
     now = LONG_AGO + timedelta(days=1)
     _with_deadlines(rolled_back, account, {f"c{i}": now - timedelta(minutes=i) for i in range(5)})
 
-    due = conversations.claim_due(rolled_back, now, limit=2)
+    due = conversations.claim_due(rolled_back, now, limit=2).conversations
 
     assert [c.conversation_id for c in due] == ["c4", "c3"]
 
@@ -240,9 +242,10 @@ def test_claim_due_compares_instants_whatever_the_offset_of_now(rolled_back: Con
     _with_deadlines(rolled_back, account, {"c1": deadline})
     same_instant_in_tokyo = deadline.astimezone(timezone(timedelta(hours=9)))
 
-    assert conversations.claim_due(rolled_back, same_instant_in_tokyo - µs, 10) == []
+    assert conversations.claim_due(rolled_back, same_instant_in_tokyo - µs, 10).conversations == []
     assert [
-        c.conversation_id for c in conversations.claim_due(rolled_back, same_instant_in_tokyo, 10)
+        c.conversation_id
+        for c in conversations.claim_due(rolled_back, same_instant_in_tokyo, 10).conversations
     ] == ["c1"]
 
 
@@ -263,7 +266,7 @@ def test_claim_due_in_two_transactions_at_once_gives_disjoint_rows_on_postgresql
         try:
             with engine.connect() as connection:
                 transaction = connection.begin()
-                rows = conversations.claim_due(connection, now, limit=6)
+                rows = conversations.claim_due(connection, now, limit=6).conversations
                 claimed.append([c.conversation_id for c in rows if c.account_id == account])
                 both_claimed.wait()  # both transactions hold their rows at once
                 transaction.rollback()
@@ -298,3 +301,42 @@ def test_every_stored_datetime_is_read_back_in_utc(engine: Engine) -> None:
         state, _ = stored(connection, account, "c1")
     assert state.last_activity_at == T0
     assert state.last_activity_at.tzinfo == UTC
+
+
+class _Orig(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("error", "row_fault"),
+    [
+        (exc.DataError("SELECT", {}, _Orig("timestamp too small (before year 1)")), True),
+        (exc.IntegrityError("UPDATE", {}, _Orig("violates check constraint")), True),
+        (exc.StatementError("bind", "SELECT", {}, ValueError("naive datetime")), True),
+        (ValueError("Invalid isoformat string: 'not a time'"), True),
+        (OverflowError("date value out of range"), True),
+        (exc.OperationalError("SELECT", {}, _Orig("connection refused")), False),
+        (exc.InternalError("UPDATE", {}, _Orig("read-only transaction")), False),
+        (exc.InterfaceError("SELECT", {}, _Orig("connection already closed")), False),
+        (exc.TimeoutError("QueuePool limit reached"), False),
+        (RuntimeError("a bug"), False),
+        (TypeError("a bug too"), False),
+    ],
+    ids=[
+        "data-error",
+        "constraint",
+        "bind-conversion",
+        "result-conversion",
+        "overflow",
+        "database-away",
+        "read-only-failover",
+        "connection-closed",
+        "pool-exhausted",
+        "a-bug",
+        "a-type-error",
+    ],
+)
+def test_only_errors_from_a_rows_values_set_the_row_aside(
+    error: BaseException, row_fault: bool
+) -> None:
+    assert conversations.is_row_fault(error) is row_fault

@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
 from events.decisions import AutoClosed, ContactRouted, Route, parse_decision
-from events.models import EVENT_TYPES, AccountSettingsUpdated, ContactInbound, Event
+from events.models import (
+    EARLIEST,
+    EVENT_TYPES,
+    LATEST,
+    MAX_DURATION,
+    AccountSettingsUpdated,
+    ContactInbound,
+    Event,
+)
 from events.parsing import MAX_EVENT_BYTES, MAX_RAW_KEPT, InvalidEvent, parse_event
 from tests.support import conversation_event, event, utc
 
 T = utc("2026-03-01T10:00:00")
+
+NOT_RFC3339 = (
+    "occurred_at: Value error, a time is RFC 3339 text with an offset, such as "
+    "2026-03-01T10:00:00Z or 2026-03-01T11:00:00+01:00 (no unix seconds, no naive times)"
+)
+OUT_OF_RANGE = (
+    "occurred_at: Value error, a time must be from 2000-01-01T00:00:00Z up to (not including) "
+    "9000-01-01T00:00:00Z"
+)
 
 VALID: dict[str, dict[str, Any]] = {
     "conversation.opened": conversation_event("conversation.opened", "a", "c", T, agent_id="x"),
@@ -285,12 +302,12 @@ def test_every_required_field_left_out_is_named_in_the_reason(type_: str, field:
         (
             "contact.inbound",
             {"occurred_at": "2026-03-01T10:00:00"},
-            "occurred_at: Input should have timezone info",
+            NOT_RFC3339,
         ),
         (
             "conversation.note",
             {"occurred_at": "2026-03-01T10:00:00.000001"},
-            "occurred_at: Input should have timezone info",
+            NOT_RFC3339,
         ),
         (
             "conversation.message",
@@ -325,6 +342,56 @@ def test_a_mistyped_field_is_refused_with_a_reason_that_names_it(
 )
 def test_any_offset_is_accepted_and_names_the_same_instant(occurred_at: str) -> None:
     assert parse_event({**VALID["contact.inbound"], "occurred_at": occurred_at}).occurred_at == T
+
+
+@pytest.mark.parametrize("type_", EVENT_TYPES)
+@pytest.mark.parametrize(
+    ("occurred_at", "reason"),
+    [
+        (1772359200, NOT_RFC3339),  # unix seconds
+        (1772359200.5, NOT_RFC3339),
+        ("1772359200", NOT_RFC3339),
+        (True, NOT_RFC3339),
+        ("2026-03-01T10:00", NOT_RFC3339),  # no seconds
+        ("2026-03-01T10:00:00+0100", NOT_RFC3339),  # offset without its colon
+        ("2026-03-01", NOT_RFC3339),
+        ("0001-01-01T00:00:00+00:01", OUT_OF_RANGE),  # year 0 in UTC: a BC date in PostgreSQL
+        ("0001-01-01T00:00:00Z", OUT_OF_RANGE),
+        ("1999-12-31T23:59:59.999999Z", OUT_OF_RANGE),
+        ("2000-01-01T00:59:59+01:00", OUT_OF_RANGE),  # 1999 in UTC
+        ("9000-01-01T00:00:00Z", OUT_OF_RANGE),
+        ("8999-12-31T23:30:00-01:00", OUT_OF_RANGE),  # 9000 in UTC
+        ("9999-12-31T23:59:59-23:59", OUT_OF_RANGE),  # past 9999 in UTC
+    ],
+)
+def test_a_time_that_is_not_rfc3339_with_an_offset_or_outside_the_bounds_is_refused(
+    type_: str, occurred_at: object, reason: str
+) -> None:
+    assert reason_of({**VALID[type_], "occurred_at": occurred_at}) == reason
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "instant"),
+    [
+        ("2000-01-01T00:00:00Z", utc("2000-01-01T00:00:00")),
+        ("2000-01-01T01:00:00+01:00", utc("2000-01-01T00:00:00")),
+        ("8999-12-31T23:59:59.999999Z", utc("8999-12-31T23:59:59.999999")),
+        ("2026-03-01 10:00:00z", T),
+        ("2026-03-01t10:00:00.000000001Z", T),  # nanoseconds: kept to the microsecond
+        ("2026-03-02T09:59:00+23:59", T),
+        ("2026-02-28T10:01:00-23:59", T),
+    ],
+)
+def test_an_accepted_time_is_normalised_to_utc(occurred_at: str, instant: datetime) -> None:
+    parsed = parse_event({**VALID["conversation.message"], "occurred_at": occurred_at})
+    assert parsed.occurred_at == instant
+    assert parsed.occurred_at.utcoffset() == timedelta(0)
+    assert parsed.occurred_at.tzinfo is UTC
+
+
+def test_the_longest_setting_added_to_the_latest_time_still_fits() -> None:
+    assert LATEST - timedelta(microseconds=1) + MAX_DURATION < datetime.max.replace(tzinfo=UTC)
+    assert datetime.min.replace(tzinfo=UTC) + timedelta(days=366) < EARLIEST
 
 
 def test_ids_are_stripped_of_surrounding_whitespace() -> None:

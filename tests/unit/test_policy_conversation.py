@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 
-from events.models import ConversationEvent
+from events.decisions import ContactRouted
+from events.models import ContactInbound, ConversationEvent
 from events.parsing import parse_event
 from policies.conversation import apply_event, new_conversation, touch
-from policies.state import ClosedBy, Conversation, Status
+from policies.inactivity import auto_close
+from policies.routing import route_inbound
+from policies.state import AccountSettings, ClosedBy, Conversation, LineOwner, Status
 from tests.support import conversation_event, utc
 
 T0 = utc("2026-03-01T10:00:00")
@@ -436,3 +439,157 @@ def test_two_different_closes_at_the_same_instant_converge_whatever_the_order() 
         at(minutes(10), "conversation.closed", closed_by="system"),
     ]
     assert len({apply_all(list(order)) for order in itertools.permutations(history)}) == 1
+
+
+# --- The sweep as one of the steps: a close that arrives after the auto-close ------------------
+
+CLOSE_AFTER = timedelta(hours=1)
+SWEEP = "sweep"
+"""A step of a permutation: the sweep runs (policies.inactivity.auto_close at SWEPT_AT)."""
+SWEPT_AT = minutes(30) + CLOSE_AFTER
+"""Past the deadline of every state the histories below can be in: an open one is always due."""
+
+Step = ConversationEvent | str
+
+
+def run(steps: list[Step]) -> tuple[Conversation, ContactRouted]:
+    """Apply the steps, then the beat's next sweep (at the same instant), and route the contact
+    who writes a minute later; the state and the routing decision."""
+    settings = AccountSettings(inactivity_close_after=CLOSE_AFTER, reassignment_window=DAY)
+    state: Conversation | None = None
+    for step in [*steps, SWEEP]:
+        if isinstance(step, str):
+            closing = None if state is None else auto_close(state, settings, SWEPT_AT)
+            state = state if closing is None else closing[0]
+        else:
+            state = apply_event(state, step)
+    assert state is not None
+    inbound = ContactInbound(
+        type="contact.inbound",
+        event_id="in-1",
+        account_id="acct",
+        occurred_at=SWEPT_AT + timedelta(minutes=1),
+        contact_id="contact-1",
+        line_id="line-1",
+    )
+    routed = route_inbound(inbound, [state], settings, LineOwner(), {}, SWEPT_AT)
+    return state, routed
+
+
+DAY = timedelta(days=1)
+
+AGENT_CLOSE = {"closed_by": "agent", "agent_id": "ana", "close_reason": "resolved"}
+
+WITH_A_SWEEP: dict[str, list[ConversationEvent]] = {
+    "idle-then-auto-closed": [
+        at(minutes(0), "conversation.opened", agent_id="ana"),
+        at(minutes(5), "conversation.message", sender="contact"),
+    ],
+    "agent-close-dated-before-the-deadline": [
+        at(minutes(0), "conversation.opened", agent_id="ana"),
+        at(minutes(5), "conversation.message", sender="contact"),
+        at(minutes(10), "conversation.closed", **AGENT_CLOSE),
+    ],
+    "agent-close-at-the-instant-of-the-open": [
+        at(minutes(10), "conversation.opened", agent_id="ana"),
+        at(minutes(10), "conversation.closed", **AGENT_CLOSE),
+        at(minutes(20), "conversation.note", agent_id="ana"),
+    ],
+    "activity-before-any-open-then-agent-close": [
+        at(minutes(0), "conversation.message", sender="contact"),
+        at(minutes(10), "conversation.closed", **AGENT_CLOSE),
+    ],
+    "close-of-an-earlier-period-then-reopen": [
+        at(minutes(0), "conversation.opened", agent_id="ana"),
+        at(minutes(10), "conversation.closed", **AGENT_CLOSE),
+        at(minutes(20), "conversation.opened", agent_id="bruno"),
+        at(minutes(30), "conversation.message", sender="contact"),
+    ],
+    "reopened-and-closed-again-by-another-agent": [
+        at(minutes(0), "conversation.opened", agent_id="ana"),
+        at(minutes(10), "conversation.closed", **AGENT_CLOSE),
+        at(minutes(20), "conversation.opened", agent_id="bruno"),
+        at(
+            minutes(25),
+            "conversation.closed",
+            closed_by="agent",
+            agent_id="bruno",
+            close_reason="ok",
+        ),
+    ],
+    "an-upstream-system-close-and-an-agent-close": [
+        at(minutes(0), "conversation.opened", agent_id="ana"),
+        at(minutes(10), "conversation.closed", closed_by="system"),
+        at(minutes(15), "conversation.closed", **AGENT_CLOSE),
+    ],
+}
+
+
+@pytest.mark.parametrize("history", WITH_A_SWEEP.values(), ids=WITH_A_SWEEP.keys())
+def test_wherever_the_sweep_falls_among_the_events_the_state_and_the_routing_are_the_same(
+    history: list[ConversationEvent],
+) -> None:
+    expected = run([*sorted(history, key=lambda e: e.occurred_at), SWEEP])
+    for order in itertools.permutations([*history, SWEEP]):
+        assert run(list(order)) == expected, [getattr(s, "type", s) for s in order]
+
+
+def test_a_close_dated_before_an_auto_close_but_delivered_after_it_replaces_it() -> None:
+    settings = AccountSettings(inactivity_close_after=CLOSE_AFTER)
+    state = apply_all([at(minutes(0), "conversation.opened", agent_id="ana")])
+    closing = auto_close(state, settings, SWEPT_AT)
+    assert closing is not None
+
+    after = apply_event(closing[0], at(minutes(10), "conversation.closed", **AGENT_CLOSE))
+
+    assert after.status is Status.CLOSED
+    assert (after.closed_by, after.closing_agent_id, after.close_reason, after.closed_at) == (
+        ClosedBy.AGENT,
+        "ana",
+        "resolved",
+        minutes(10),
+    )
+    assert (after.auto_closed, after.status_changed_at) == (False, minutes(10))
+
+
+@pytest.mark.parametrize(
+    ("close_at", "replaces"),
+    [
+        (minutes(20) - timedelta(days=1), False),
+        (minutes(20) - µs, False),
+        (minutes(20), True),
+        (minutes(20) + µs, True),
+        (SWEPT_AT, True),
+        (SWEPT_AT + timedelta(days=1), True),
+    ],
+    ids=[
+        "a-day-before-the-open",
+        "1µs-before-the-open",
+        "at-the-open",
+        "1µs-after-the-open",
+        "at-the-sweep",
+        "after-the-sweep",
+    ],
+)
+def test_a_late_close_replaces_the_auto_close_only_if_it_belongs_to_the_period_it_ended(
+    close_at: datetime, replaces: bool
+) -> None:
+    settings = AccountSettings(inactivity_close_after=CLOSE_AFTER)
+    state = apply_all(
+        [
+            at(minutes(0), "conversation.opened", agent_id="ana"),
+            at(minutes(10), "conversation.closed", closed_by="agent", agent_id="ana"),
+            at(minutes(20), "conversation.opened", agent_id="bruno"),
+        ]
+    )
+    closing = auto_close(state, settings, SWEPT_AT)
+    assert closing is not None
+
+    after = apply_event(
+        closing[0],
+        at(close_at, "conversation.closed", closed_by="agent", agent_id="bruno", close_reason="ok"),
+    )
+
+    assert after.auto_closed is not replaces
+    assert after.closed_by is (ClosedBy.AGENT if replaces else ClosedBy.SYSTEM)
+    assert after.closed_at == (close_at if replaces else SWEPT_AT)

@@ -92,7 +92,10 @@ def test_auto_close_closes_by_the_system_for_inactivity_and_explains_why() -> No
         INACTIVITY,
         now,
     )
-    assert closed.status_changed_at == now
+    # The close is marked automatic and keeps the start of the idle period it ended, so a close
+    # dated within the period and delivered late can replace it (policies.conversation).
+    assert closed.auto_closed
+    assert closed.status_changed_at == conversation().status_changed_at
     assert decision.type == "conversation.auto_closed"
     assert (decision.conversation_id, decision.contact_id, decision.line_id) == (
         "conv",
@@ -216,11 +219,11 @@ def test_the_close_changes_only_the_status_and_close_fields() -> None:
     assert result[0] == replace(
         before,
         status=Status.CLOSED,
-        status_changed_at=now,
         closed_at=now,
         closed_by=ClosedBy.SYSTEM,
         closing_agent_id=None,
         close_reason=INACTIVITY,
+        auto_closed=True,
     )
 
 
