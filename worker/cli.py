@@ -7,12 +7,13 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from redis import Redis
 from sqlalchemy import select
 
+from events.durations import humanize, isoformat
 from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM, QUEUES
 from events.publish import Publisher
 from store import configuration, conversations, migrate
@@ -91,9 +92,12 @@ def _parser() -> argparse.ArgumentParser:
     account = command("settings", _settings, "show or set an account's settings")
     account.add_argument("action", choices=["show", "set"])
     account.add_argument("account_id")
-    account.add_argument("--close-after", help="set: P7D, PT24H, seconds, or never")
+    account.add_argument("--close-after", help="set: P7D, PT24H, seconds (3600), or never")
     account.add_argument("--window", help="set: reassignment window, or never")
     account.add_argument("--bot", choices=["on", "off"], help="set: the bot flow")
+    account.add_argument(
+        "--json", action="store_true", help="show: one JSON object, durations in ISO 8601"
+    )
     return parser
 
 
@@ -283,16 +287,28 @@ def _explain(state: Any, due: datetime | None, account: Any, now: datetime) -> s
         lines.append(f"  closed at {state.closed_at.isoformat()} by {by} ({reason})")
     if due is not None:
         left = due - now
-        when = f"in {left}" if left.total_seconds() > 0 else "now (due; the next sweep closes it)"
+        when = (
+            f"in {humanize(left)}"
+            if left.total_seconds() >= 1
+            else "now (due; the next sweep closes it)"
+        )
         lines.append(f"  closes at {due.isoformat()}, {when}")
     elif state.status.value == "open":
         lines.append("  never closes automatically (the account's setting is Never)")
     lines.append(
-        f"  account settings: close after {account.inactivity_close_after or 'Never'}, "
-        f"reassignment window {account.reassignment_window or 'none'}, "
+        f"  account settings: close after {_human(account.inactivity_close_after)}, "
+        f"reassignment window {_human(account.reassignment_window)}, "
         f"bot {'on' if account.bot_enabled else 'off'}"
     )
     return "\n".join(lines)
+
+
+def _human(duration: timedelta | None) -> str:
+    return "never" if duration is None else humanize(duration)
+
+
+def _iso(duration: timedelta | None) -> str | None:
+    return None if duration is None else isoformat(duration)
 
 
 def _settings(settings: Settings, args: argparse.Namespace) -> int:
@@ -313,19 +329,19 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
         )[args.account_id]
     engine.dispose()
 
-    def iso(value: Any) -> Any:
-        return None if value is None else value.total_seconds()
-
-    print(
-        json.dumps(
-            {
-                "account_id": args.account_id,
-                "inactivity_close_after_seconds": iso(account.inactivity_close_after),
-                "reassignment_window_seconds": iso(account.reassignment_window),
-                "bot_enabled": account.bot_enabled,
-            }
-        )
-    )
+    if args.json:
+        shown = {
+            "account_id": args.account_id,
+            "inactivity_close_after": _iso(account.inactivity_close_after),
+            "reassignment_window": _iso(account.reassignment_window),
+            "bot_enabled": account.bot_enabled,
+        }
+        print(json.dumps(shown))
+        return 0
+    print(f"account {args.account_id}")
+    print(f"  close after: {_human(account.inactivity_close_after)}")
+    print(f"  reassignment window: {_human(account.reassignment_window)}")
+    print(f"  bot: {'on' if account.bot_enabled else 'off'}")
     return 0
 
 

@@ -8,9 +8,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from pydantic import TypeAdapter
 from sqlalchemy import select, update
 
+from events import durations
 from events.parsing import InvalidEvent, parse_event
 from events.publish import publish
 from store import configuration
@@ -19,18 +19,14 @@ from store.tables import conversations, dead_letters
 from worker.deadlines import reschedule_account
 from worker.settings import Settings
 
-_duration = TypeAdapter(timedelta)
-
 
 def parse_duration(text: str) -> timedelta | None:
-    """`P7D`, `PT24H`, a number of seconds, or `never`."""
-    if text.strip().lower() in {"never", "null", "none", "off"}:
-        return None
-    value = float(text) if text.replace(".", "", 1).isdigit() else text
-    duration: timedelta = _duration.validate_python(value)
-    if duration <= timedelta(0):
-        raise ValueError("a duration must be positive (or 'never')")
-    return duration
+    """A CLI flag's duration: the one language of events/durations.py (`never` allowed)."""
+    return durations.parse_duration(text, allow_never=True, text=True)
+
+
+def _iso_or_never(duration: timedelta | None) -> str | None:
+    return None if duration is None else durations.isoformat(duration)
 
 
 def settings_set(
@@ -51,11 +47,9 @@ def settings_set(
         "occurred_at": datetime.now(UTC).isoformat(),
     }
     if close_after is not None:
-        duration = parse_duration(close_after)
-        event["inactivity_close_after"] = None if duration is None else duration.total_seconds()
+        event["inactivity_close_after"] = _iso_or_never(parse_duration(close_after))
     if window is not None:
-        duration = parse_duration(window)
-        event["reassignment_window"] = None if duration is None else duration.total_seconds()
+        event["reassignment_window"] = _iso_or_never(parse_duration(window))
     if bot is not None:
         event["bot_enabled"] = bot.lower() in {"on", "true", "yes", "1"}
     parse_event(event)  # refuse here what the worker would dead-letter

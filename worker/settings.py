@@ -7,14 +7,37 @@ environment anywhere else.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from events.durations import parse_duration
 from policies.state import AccountSettings
 
-_NEVER = {"", "never", "null", "none", "off"}
+
+def _duration(value: object) -> timedelta:
+    duration = parse_duration(value, text=True)
+    assert duration is not None  # parse_duration refuses Never unless allowed
+    return duration
+
+
+def _duration_or_never(value: object) -> timedelta | None:
+    return parse_duration(value, allow_never=True, text=True)
+
+
+def _seconds(value: object) -> float:
+    return _duration(value).total_seconds()
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+"""A duration of the one language (events/durations.py): P7D, PT24H, 3600."""
+
+DurationOrNever = Annotated[timedelta | None, BeforeValidator(_duration_or_never)]
+"""The same, or `never`."""
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+"""A duration of the one language, held as float seconds: 0.5 and PT0.5S are the same."""
 
 
 class Settings(BaseSettings):
@@ -33,30 +56,30 @@ class Settings(BaseSettings):
         description="Redis for the decision and dead-letter streams; default: the broker's.",
     )
 
-    default_inactivity_close_after: timedelta | None = Field(
+    default_inactivity_close_after: DurationOrNever = Field(
         default=None, description="Auto-close setting of an account never configured (Never)."
     )
-    default_reassignment_window: timedelta | None = Field(
+    default_reassignment_window: DurationOrNever = Field(
         default=None, description="Reassignment window of an account never configured (none)."
     )
     default_bot_enabled: bool = False
 
-    sweep_interval: float = Field(
+    sweep_interval: Seconds = Field(
         default=0.5, gt=0, description="Seconds between beat's sweeps for due conversations."
     )
     sweep_batch_size: int = Field(default=500, ge=1, description="Conversations closed per txn.")
-    sweep_time_budget: float = Field(
+    sweep_time_budget: Seconds = Field(
         default=5.0, gt=0, description="Seconds one sweep task may keep closing batches."
     )
-    relay_interval: float = Field(
+    relay_interval: Seconds = Field(
         default=2.0, gt=0, description="Seconds between relays of decisions not yet on Redis."
     )
-    max_clock_skew: timedelta = Field(
+    max_clock_skew: Duration = Field(
         default=timedelta(minutes=5),
         description="An event dated further than this in the future is dead-lettered.",
     )
     max_event_bytes: int = Field(default=64 * 1024, ge=1024)
-    idempotency_retention: timedelta = Field(
+    idempotency_retention: Duration = Field(
         default=timedelta(days=30),
         description="How long applied event ids are kept to recognise redeliveries.",
     )
@@ -68,13 +91,6 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         default="text", description="json: one JSON object per log line, with ids as fields."
     )
-
-    @field_validator("default_inactivity_close_after", "default_reassignment_window", mode="before")
-    @classmethod
-    def _never(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() in _NEVER:
-            return None
-        return value
 
     @property
     def streams_redis_url(self) -> str:

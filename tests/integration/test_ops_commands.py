@@ -27,13 +27,14 @@ def test_settings_set_goes_through_ingest_and_settings_show_reads_it(service: Se
     assert done.returncode == 0, done.stdout + done.stderr
 
     def shown() -> dict:
-        return json.loads(run_convlife(["settings", "show", account], env_of(service)).stdout)
+        shown = run_convlife(["settings", "show", account, "--json"], env_of(service))
+        return json.loads(shown.stdout)
 
     wait_until(lambda: shown()["bot_enabled"], 10, "the settings to be applied")
     assert shown() == {
         "account_id": account,
-        "inactivity_close_after_seconds": 7 * 86400,
-        "reassignment_window_seconds": 86400,
+        "inactivity_close_after": "P7D",
+        "reassignment_window": "P1D",
         "bot_enabled": True,
     }
 

@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from events.decisions import AutoClosed, ContactRouted, Route, parse_decision
+from events.durations import forms
 from events.models import EVENT_TYPES, AccountSettingsUpdated, ContactInbound, Event
 from events.parsing import MAX_EVENT_BYTES, MAX_RAW_KEPT, InvalidEvent, parse_event
 from tests.support import conversation_event, event, utc
@@ -374,7 +375,7 @@ def test_a_zero_or_negative_duration_is_refused_and_null_is_the_way_to_say_never
     field: str, given: object
 ) -> None:
     assert reason_of({**VALID["account.settings_updated"], field: given}) == (
-        f"{field}: Value error, a duration must be positive (use null for Never)"
+        f"{field}: Value error, {given!r} is not a valid duration: {forms(allow_never=True)}"
     )
 
 
@@ -393,8 +394,8 @@ def test_a_duration_longer_than_a_hundred_years_is_refused_as_a_typo() -> None:
         parse_event({**settings, "inactivity_close_after": "P36500D"}), AccountSettingsUpdated
     )
     assert reason_of({**settings, "inactivity_close_after": "P36501D"}) == (
-        "inactivity_close_after: Value error, a duration must be at most 100 years "
-        "(P36500D; null for Never)"
+        "inactivity_close_after: Value error, 'P36501D' is not a valid duration: "
+        f"{forms(allow_never=True)}"
     )
 
 
