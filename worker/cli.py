@@ -4,42 +4,89 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import select
 
-from events.durations import humanize, isoformat
+from events.durations import DurationError, humanize, isoformat
 from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM, QUEUES
 from events.publish import Publisher
 from store import configuration, conversations, migrate
-from store.db import make_engine
 from store.tables import decisions
 from worker import logs, ops
 from worker.app import create_app
+from worker.errors import NotMigrated, RedisUnreachable, command_error
 from worker.health import CHECKS, run_checks
 from worker.metrics import serve
-from worker.preflight import PreflightError, check_broker_eviction
+from worker.preflight import check_broker_eviction
 from worker.settings import Settings
 
 ALL_QUEUES = ",".join(QUEUES)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    settings = Settings()
-    logs.configure(settings.log_level, settings.log_format)
-    result: int = args.command(settings, args)
-    return result
+    """Run one command. An operator's mistake or an unreachable service is one line on stderr
+    and exit code 2 (worker/errors.py says which errors those are); anything else is a bug and
+    traces."""
+    args = _parser().parse_args(argv)
+    settings: Settings | None = None
+    try:
+        settings = Settings()
+        logs.configure(settings.log_level, settings.log_format)
+        result: int = args.command(settings, args)
+        return result
+    except Exception as error:
+        failure = command_error(error, **_urls(settings))
+        if failure is None:
+            raise
+        print(f"convlife: {failure}", file=sys.stderr, flush=True)
+        return 2
+
+
+def _urls(settings: Settings | None) -> dict[str, Any]:
+    if settings is None:
+        return {}
+    return {
+        "database_url": settings.database_url.get_secret_value(),
+        "redis_urls": (settings.broker_url.get_secret_value(), settings.streams_redis_url),
+    }
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (argparse prints the whole usage first), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see: {self.prog} --help)\n")
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def _duration_flag(text: str) -> str:
+    """A flag's duration, checked here so a typo is a usage error before anything is sent."""
+    try:
+        ops.parse_duration(text)
+    except DurationError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="convlife",
         description="Conversation lifecycle: auto-close inactive conversations, route contacts.",
     )
@@ -59,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
 
     publish = command("publish", _publish, "send events (JSON Lines) to convlife")
     publish.add_argument("file", nargs="?", default="-", help="a JSON Lines file, or - (stdin)")
-    publish.add_argument("--batch-size", type=int, default=500)
+    publish.add_argument("--batch-size", type=_at_least_one, default=500)
 
     follow_help = "keep reading new entries"
     decisions_cmd = command("decisions", _decisions, "print decisions from the stream")
@@ -71,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     dead.add_argument(
         "file", nargs="?", help="replay: the fixed event (a JSON file, or - for stdin)"
     )
-    dead.add_argument("--limit", type=int, default=50)
+    dead.add_argument("--limit", type=_at_least_one, default=50)
     command("reindex", _reindex, "recompute every open conversation's close deadline")
 
     health = command("health", _health, "check Redis, database, migrations, beat; exit 1 if not ok")
@@ -92,8 +139,12 @@ def _parser() -> argparse.ArgumentParser:
     account = command("settings", _settings, "show or set an account's settings")
     account.add_argument("action", choices=["show", "set"])
     account.add_argument("account_id")
-    account.add_argument("--close-after", help="set: P7D, PT24H, seconds (3600), or never")
-    account.add_argument("--window", help="set: reassignment window, or never")
+    account.add_argument(
+        "--close-after", type=_duration_flag, help="set: P7D, PT24H, seconds (3600), or never"
+    )
+    account.add_argument(
+        "--window", type=_duration_flag, help="set: the reassignment window, likewise"
+    )
     account.add_argument("--bot", choices=["on", "off"], help="set: the bot flow")
     account.add_argument(
         "--json", action="store_true", help="show: one JSON object, durations in ISO 8601"
@@ -103,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _worker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queues", "-Q", default=ALL_QUEUES, help="queues to consume")
-    parser.add_argument("--concurrency", "-c", type=int, default=None)
+    parser.add_argument("--concurrency", "-c", type=_at_least_one, default=None)
     parser.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
 
 
@@ -116,41 +167,71 @@ def _worker_argv(settings: Settings, args: argparse.Namespace) -> list[str]:
     return argv
 
 
+def _reach_redis(url: str, attempts: int = 3, pause: float = 0.5) -> None:
+    """Ping Redis a few times (a restart takes a moment), then give up with RedisUnreachable:
+    seconds, where the publisher's own retries would wait and then trace."""
+    for attempt in range(attempts):
+        client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            client.ping()
+            return
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            if attempt == attempts - 1:
+                raise RedisUnreachable(url, error) from None
+            time.sleep(pause)
+        finally:
+            client.close()
+
+
 def _preflight(settings: Settings) -> None:
+    """What a long-running process checks before it starts; each failure is one line, exit 2."""
+    _reach_redis(settings.broker_url.get_secret_value())
+    _reach_redis(settings.streams_redis_url)
+    check_broker_eviction(settings.broker_url.get_secret_value())
+
+
+def _schema_at_head(settings: Settings) -> None:
+    url = settings.database_url.get_secret_value()
+    engine = ops.store_engine(settings)
     try:
-        check_broker_eviction(settings.broker_url.get_secret_value())
-    except PreflightError as error:
-        logging.getLogger("convlife").critical("refusing to start: %s", error)
-        raise SystemExit(2) from None
+        current = migrate.current_revision(engine)
+    finally:
+        engine.dispose()
+    if current != migrate.head_revision():
+        detail = "has no convlife schema" if current is None else f"is at revision {current}"
+        raise NotMigrated(url, f"{detail} (this code expects {migrate.head_revision()})")
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     _preflight(settings)
-    migrate.upgrade(settings.database_url.get_secret_value())
+    ops.migrate(settings)
     create_app(settings).worker_main([*_worker_argv(settings, args), "--beat"])
     return 0
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     _preflight(settings)
+    _schema_at_head(settings)
     create_app(settings).worker_main(_worker_argv(settings, args))
     return 0
 
 
 def _beat(settings: Settings, args: argparse.Namespace) -> int:
+    # Beat only sends messages: it needs the broker, not the database.
     _preflight(settings)
     create_app(settings).start(["beat", f"--loglevel={settings.log_level}"])
     return 0
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    migrate.upgrade(settings.database_url.get_secret_value())
-    print(f"schema at revision {migrate.head_revision()}")
+    ops.migrate(settings)
+    print(f"schema at revision {migrate.head_revision()} in {ops.store_name(settings)}")
     return 0
 
 
 def _publish(settings: Settings, args: argparse.Namespace) -> int:
     source: TextIO = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+    _reach_redis(settings.broker_url.get_secret_value())
     with (
         source,
         Publisher(settings.broker_url.get_secret_value(), batch_size=args.batch_size) as publisher,
@@ -192,7 +273,7 @@ def _health(settings: Settings, args: argparse.Namespace) -> int:
 
 def _metrics(settings: Settings, args: argparse.Namespace) -> int:
     serve(
-        make_engine(settings.database_url.get_secret_value()),
+        ops.store_engine(settings),
         Redis.from_url(settings.streams_redis_url),
         Redis.from_url(settings.broker_url.get_secret_value()),
         args.port,
@@ -242,7 +323,7 @@ def _reindex(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _conversation(settings: Settings, args: argparse.Namespace) -> int:
-    engine = make_engine(settings.database_url.get_secret_value())
+    engine = ops.store_engine(settings)
     with engine.connect() as connection:
         found = conversations.get(connection, args.account_id, args.conversation_id)
         if found is None:
@@ -322,7 +403,7 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         print(f"published {json.dumps(event)}")
         return 0
-    engine = make_engine(settings.database_url.get_secret_value())
+    engine = ops.store_engine(settings)
     with engine.connect() as connection:
         account = configuration.account_settings(
             connection, [args.account_id], settings.default_account_settings

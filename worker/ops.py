@@ -6,18 +6,54 @@ import json
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Engine, make_url
 
 from events import durations
 from events.parsing import InvalidEvent, parse_event
 from events.publish import publish
 from store import configuration
 from store.db import make_engine
+from store.migrate import upgrade
 from store.tables import conversations, dead_letters
 from worker.deadlines import reschedule_account
+from worker.errors import NotMigrated, mask
 from worker.settings import Settings
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file of a SQLite URL (None for another database, or an in-memory one)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def store_name(settings: Settings) -> str:
+    """The store a command uses, as an operator reads it (password masked)."""
+    return mask(settings.database_url.get_secret_value())
+
+
+def store_engine(settings: Settings) -> Engine:
+    """An engine on the configured store, which must exist: a command that reads it never
+    creates an empty SQLite file (it would then say 'no such table', or nothing at all)."""
+    url = settings.database_url.get_secret_value()
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise NotMigrated(url, "does not exist yet")
+    return make_engine(url)
+
+
+def migrate(settings: Settings) -> None:
+    """Bring the store's schema to head; a SQLite store's directory is created if needed."""
+    url = settings.database_url.get_secret_value()
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    upgrade(url)
 
 
 def parse_duration(text: str) -> timedelta | None:
@@ -59,7 +95,7 @@ def settings_set(
 
 def dead_letters_list(settings: Settings, limit: int, out: TextIO = sys.stdout) -> None:
     """The newest dead letters, one JSON line each (raw payload cut to 500 characters)."""
-    engine = make_engine(settings.database_url.get_secret_value())
+    engine = store_engine(settings)
     with engine.connect() as connection:
         rows = connection.execute(
             select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)
@@ -81,7 +117,7 @@ def dead_letters_list(settings: Settings, limit: int, out: TextIO = sys.stdout) 
 def dead_letters_replay(settings: Settings, dead_letter_id: int, fixed: str | None) -> str:
     """Send a dead letter back into ingest: its fixed payload (or the stored one, for a fault
     that was elsewhere), validated first; marks it replayed. Returns the event id sent."""
-    engine = make_engine(settings.database_url.get_secret_value())
+    engine = store_engine(settings)
     try:
         with engine.begin() as connection:
             row = connection.execute(
@@ -112,7 +148,7 @@ def reindex(settings: Settings, progress: TextIO = sys.stderr) -> int:
     follow the default). convlife keeps no Redis index: the database column is the index, so
     this is all there is to rebuild. One transaction per account; prints progress.
     """
-    engine = make_engine(settings.database_url.get_secret_value())
+    engine = store_engine(settings)
     default = settings.default_account_settings
     total = 0
     try:

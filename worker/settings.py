@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.durations import parse_duration
@@ -87,10 +87,17 @@ class Settings(BaseSettings):
         default=3600, ge=10, description="Seconds before Redis redelivers an unacked message."
     )
     concurrency: int | None = Field(default=None, ge=1, description="Worker processes.")
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Python logging level (any case)."
+    )
     log_format: Literal["text", "json"] = Field(
         default="text", description="json: one JSON object per log line, with ids as fields."
     )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @property
     def streams_redis_url(self) -> str:
