@@ -31,3 +31,6 @@ METRICS_EVENTS_KEY = "convlife:metrics:events"
 METRICS_DEAD_LETTERS_KEY = "convlife:metrics:dead-letters"
 METRICS_DECISIONS_KEY = "convlife:metrics:decisions"
 METRICS_CLOSE_LAG_KEY = "convlife:metrics:close-lag"
+WORKER_DEFAULTS_KEY = "convlife:worker:defaults"
+"""The account defaults (CONVLIFE_DEFAULT_*) the workers apply, as JSON, written by each worker
+at start: `settings show` reads what the workers apply, not its own shell's environment."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -18,11 +19,12 @@ from sqlalchemy import select
 from events.durations import DurationError, humanize, isoformat
 from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM, QUEUES
 from events.publish import Publisher
-from store import configuration, conversations, migrate
+from policies.inactivity import close_deadline
+from store import conversations, migrate
 from store.tables import decisions
 from worker import logs, ops
 from worker.app import create_app
-from worker.errors import NotMigrated, RedisUnreachable, command_error
+from worker.errors import NotMigrated, RedisUnreachable, UsageError, command_error, mask
 from worker.health import CHECKS, run_checks
 from worker.metrics import serve
 from worker.preflight import check_broker_eviction
@@ -109,16 +111,25 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("--batch-size", type=_at_least_one, default=500)
 
     follow_help = "keep reading new entries"
+    from_help = "start, now, or after a stream entry id (default: now with follow, else start)"
     decisions_cmd = command("decisions", _decisions, "print decisions from the stream")
     decisions_cmd.add_argument("--follow", "-f", action="store_true", help=follow_help)
     decisions_cmd.add_argument("--account", help="only this account's decisions")
+    decisions_cmd.add_argument("--from", dest="start", type=_stream_position, help=from_help)
     dead = command("dead-letters", _dead_letters, "list, follow or replay refused events")
-    dead.add_argument("action", choices=["list", "follow", "replay"])
+    dead.add_argument(
+        "action",
+        nargs="?",
+        default="list",
+        choices=["list", "follow", "replay"],
+        help="list (the default), follow, or replay ID [FILE]",
+    )
     dead.add_argument("id", nargs="?", type=int, help="replay: the dead letter's id")
     dead.add_argument(
         "file", nargs="?", help="replay: the fixed event (a JSON file, or - for stdin)"
     )
     dead.add_argument("--limit", type=_at_least_one, default=50)
+    dead.add_argument("--from", dest="start", type=_stream_position, help=from_help)
     command("reindex", _reindex, "recompute every open conversation's close deadline")
 
     health = command("health", _health, "check Redis, database, migrations, beat; exit 1 if not ok")
@@ -202,9 +213,21 @@ def _schema_at_head(settings: Settings) -> None:
         raise NotMigrated(url, f"{detail} (this code expects {migrate.head_revision()})")
 
 
+def _announce(settings: Settings) -> None:
+    """Say which store and broker a long-running process uses, and publish its defaults."""
+    print(
+        f"convlife: store {ops.store_name(settings)}, broker "
+        f"{mask(settings.broker_url.get_secret_value())}",
+        file=sys.stderr,
+        flush=True,
+    )
+    ops.publish_worker_defaults(settings, datetime.now(UTC))
+
+
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     _preflight(settings)
     ops.migrate(settings)
+    _announce(settings)
     create_app(settings).worker_main([*_worker_argv(settings, args), "--beat"])
     return 0
 
@@ -212,6 +235,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     _preflight(settings)
     _schema_at_head(settings)
+    _announce(settings)
     create_app(settings).worker_main(_worker_argv(settings, args))
     return 0
 
@@ -244,9 +268,24 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_stream(settings: Settings, stream: str, follow: bool) -> Any:
+def _stream_position(text: str) -> str:
+    """`--from`: start, now, or a stream entry id (`1700000000000-0`)."""
+    if text in ("start", "now") or re.fullmatch(r"\d+(-\d+)?", text):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not start, now or a stream entry id")
+
+
+def _read_stream(settings: Settings, stream: str, follow: bool, start: str | None) -> Any:
+    """Entries of `stream` after `start` (start: the oldest kept; now: only new ones; or after
+    an entry id), then, with `follow`, every new one as it comes."""
     redis = Redis.from_url(settings.streams_redis_url, decode_responses=True)
-    last = "0-0"
+    start = start or ("now" if follow else "start")
+    last = "0-0" if start == "start" else start
+    if start == "now":
+        newest: Any = redis.xrevrange(stream, count=1)
+        last = newest[0][0] if newest else "0-0"
+    if follow:
+        print(f"following {stream} from {start} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     while True:
         entries: Any = redis.xread({stream: last}, count=1000, block=1000 if follow else None)
         if not entries:
@@ -283,20 +322,29 @@ def _metrics(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _decisions(settings: Settings, args: argparse.Namespace) -> int:
-    for fields in _read_stream(settings, DECISIONS_STREAM, args.follow):
+    printed = 0
+    for fields in _read_stream(settings, DECISIONS_STREAM, args.follow, args.start):
         data = fields.get("data", "{}")
         if args.account and json.loads(data).get("account_id") != args.account:
             continue
         print(data, flush=True)
+        printed += 1
+    if not printed:
+        whose = f" of account {args.account}" if args.account else ""
+        print(
+            f"no decisions{whose} on {DECISIONS_STREAM} from {args.start or 'start'}",
+            file=sys.stderr,
+        )
     return 0
 
 
 def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "list":
-        ops.dead_letters_list(settings, args.limit)
+        if not ops.dead_letters_list(settings, args.limit):
+            print(f"no dead letters in {ops.store_name(settings)}", file=sys.stderr)
         return 0
     if args.action == "follow":
-        for fields in _read_stream(settings, DEAD_LETTERS_STREAM, follow=True):
+        for fields in _read_stream(settings, DEAD_LETTERS_STREAM, True, args.start):
             print(json.dumps(fields, ensure_ascii=False), flush=True)
         return 0
     if args.id is None:
@@ -327,12 +375,13 @@ def _conversation(settings: Settings, args: argparse.Namespace) -> int:
     with engine.connect() as connection:
         found = conversations.get(connection, args.account_id, args.conversation_id)
         if found is None:
-            print(f"no conversation {args.conversation_id} in account {args.account_id}")
+            print(
+                f"no conversation {args.conversation_id} in account {args.account_id} "
+                f"(store: {ops.store_name(settings)})"
+            )
             return 1
         state, due = found
-        account = configuration.account_settings(
-            connection, [args.account_id], settings.default_account_settings
-        )[args.account_id]
+        account = ops.account_view(settings, connection, args.account_id).settings
         history = connection.execute(
             select(decisions.c.data)
             .where(
@@ -366,22 +415,36 @@ def _explain(state: Any, due: datetime | None, account: Any, now: datetime) -> s
             f" {state.closing_agent_id}" if state.closing_agent_id else ""
         )
         lines.append(f"  closed at {state.closed_at.isoformat()} by {by} ({reason})")
-    if due is not None:
-        left = due - now
-        when = (
-            f"in {humanize(left)}"
-            if left.total_seconds() >= 1
-            else "now (due; the next sweep closes it)"
-        )
-        lines.append(f"  closes at {due.isoformat()}, {when}")
-    elif state.status.value == "open":
-        lines.append("  never closes automatically (the account's setting is Never)")
+    lines.extend(_deadline_lines(state, due, account, now))
     lines.append(
         f"  account settings: close after {_human(account.inactivity_close_after)}, "
         f"reassignment window {_human(account.reassignment_window)}, "
         f"bot {'on' if account.bot_enabled else 'off'}"
     )
     return "\n".join(lines)
+
+
+def _deadline_lines(state: Any, due: datetime | None, account: Any, now: datetime) -> list[str]:
+    """The stored deadline, and, when the account's setting has changed since it was computed
+    (a default changed without `convlife reindex`), what the setting would give instead."""
+    if state.status.value != "open":
+        return []
+    expected = close_deadline(state, account)
+    if due is None:
+        line = "  never closes automatically (no deadline stored)"
+    else:
+        left = due - now
+        when = f"in {humanize(left)}" if left.total_seconds() >= 1 else "now (due; next sweep)"
+        line = f"  closes at {due.isoformat()}, {when}"
+    if due == expected or (due and expected and abs(due - expected) < timedelta(seconds=1)):
+        return [line]
+    setting = _human(account.inactivity_close_after)
+    then = "never" if expected is None else expected.isoformat()
+    return [
+        line,
+        f"  but the account's setting is now close after {setting} (closes: {then}): the "
+        "deadline was computed under an earlier setting; `convlife reindex` applies the new one",
+    ]
 
 
 def _human(duration: timedelta | None) -> str:
@@ -393,36 +456,39 @@ def _iso(duration: timedelta | None) -> str | None:
 
 
 def _settings(settings: Settings, args: argparse.Namespace) -> int:
+    changes = {"--close-after": args.close_after, "--window": args.window, "--bot": args.bot}
+    given = [flag for flag, value in changes.items() if value is not None]
     if args.action == "set":
-        try:
-            event = ops.settings_set(
-                settings, args.account_id, args.close_after, args.window, args.bot
-            )
-        except ValueError as error:
-            print(f"not set: {error}")
-            return 2
+        if not given:
+            raise UsageError("settings set needs at least one of --close-after, --window, --bot")
+        event = ops.settings_set(settings, args.account_id, args.close_after, args.window, args.bot)
         print(f"published {json.dumps(event)}")
         return 0
+    if given:
+        raise UsageError(f"{', '.join(given)}: only for settings set (settings show takes --json)")
     engine = ops.store_engine(settings)
-    with engine.connect() as connection:
-        account = configuration.account_settings(
-            connection, [args.account_id], settings.default_account_settings
-        )[args.account_id]
-    engine.dispose()
-
+    try:
+        with engine.connect() as connection:
+            view = ops.account_view(settings, connection, args.account_id)
+    finally:
+        engine.dispose()
+    account = view.settings
     if args.json:
         shown = {
             "account_id": args.account_id,
             "inactivity_close_after": _iso(account.inactivity_close_after),
             "reassignment_window": _iso(account.reassignment_window),
             "bot_enabled": account.bot_enabled,
+            "source": view.source,
+            "store": ops.store_name(settings),
         }
         print(json.dumps(shown))
         return 0
-    print(f"account {args.account_id}")
+    print(f"account {args.account_id}: {view.source}")
     print(f"  close after: {_human(account.inactivity_close_after)}")
     print(f"  reassignment window: {_human(account.reassignment_window)}")
     print(f"  bot: {'on' if account.bot_enabled else 'off'}")
+    print(f"  store: {ops.store_name(settings)}")
     return 0
 
 

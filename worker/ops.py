@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from redis import Redis
 from sqlalchemy import select, update
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from events import durations
+from events.names import WORKER_DEFAULTS_KEY
 from events.parsing import InvalidEvent, parse_event
 from events.publish import publish
+from policies.state import AccountSettings
 from store import configuration
 from store.db import make_engine
 from store.migrate import upgrade
@@ -56,6 +61,70 @@ def migrate(settings: Settings) -> None:
     upgrade(url)
 
 
+@dataclass(frozen=True)
+class AccountView:
+    """An account's settings as the workers apply them, and where they come from."""
+
+    settings: AccountSettings
+    source: str
+
+
+def publish_worker_defaults(settings: Settings, now: datetime) -> None:
+    """Write the account defaults this worker applies where `settings show` reads them."""
+    defaults = settings.default_account_settings
+    shown = {
+        "inactivity_close_after": _iso_or_never(defaults.inactivity_close_after),
+        "reassignment_window": _iso_or_never(defaults.reassignment_window),
+        "bot_enabled": defaults.bot_enabled,
+        "published_at": now.isoformat(),
+        "host": socket.gethostname(),
+    }
+    client = Redis.from_url(settings.streams_redis_url)
+    try:
+        client.set(WORKER_DEFAULTS_KEY, json.dumps(shown))
+    finally:
+        client.close()
+
+
+def worker_defaults(settings: Settings) -> AccountView:
+    """The defaults the workers published at start; this process's own if none has."""
+    client = Redis.from_url(settings.streams_redis_url, decode_responses=True)
+    try:
+        raw: Any = client.get(WORKER_DEFAULTS_KEY)
+    finally:
+        client.close()
+    if raw is None:
+        return AccountView(
+            settings.default_account_settings,
+            "never configured: this shell's CONVLIFE_DEFAULT_* apply (no worker has published "
+            f"its defaults on {mask(settings.streams_redis_url)} yet)",
+        )
+    published = json.loads(raw)
+    defaults = AccountSettings(
+        inactivity_close_after=parse_duration_or_never(published["inactivity_close_after"]),
+        reassignment_window=parse_duration_or_never(published["reassignment_window"]),
+        bot_enabled=bool(published["bot_enabled"]),
+    )
+    return AccountView(
+        defaults,
+        "never configured: the workers' defaults apply (CONVLIFE_DEFAULT_* of the worker "
+        f"started at {published['published_at']} on {published['host']})",
+    )
+
+
+def account_view(settings: Settings, connection: Connection, account_id: str) -> AccountView:
+    """The settings the workers apply to `account_id`, and where they come from."""
+    unset = AccountSettings()
+    found = configuration.account_settings(connection, [account_id], unset)[account_id]
+    if found is not unset:
+        return AccountView(found, "set for this account (account.settings_updated)")
+    return worker_defaults(settings)
+
+
+def parse_duration_or_never(value: object) -> timedelta | None:
+    return durations.parse_duration(value, allow_never=True)
+
+
 def parse_duration(text: str) -> timedelta | None:
     """A CLI flag's duration: the one language of events/durations.py (`never` allowed)."""
     return durations.parse_duration(text, allow_never=True, text=True)
@@ -93,8 +162,9 @@ def settings_set(
     return event
 
 
-def dead_letters_list(settings: Settings, limit: int, out: TextIO = sys.stdout) -> None:
-    """The newest dead letters, one JSON line each (raw payload cut to 500 characters)."""
+def dead_letters_list(settings: Settings, limit: int, out: TextIO = sys.stdout) -> int:
+    """The newest dead letters, one JSON line each (raw payload cut to 500 characters).
+    Returns how many were printed."""
     engine = store_engine(settings)
     with engine.connect() as connection:
         rows = connection.execute(
@@ -112,6 +182,7 @@ def dead_letters_list(settings: Settings, limit: int, out: TextIO = sys.stdout) 
             "raw": row.raw[:500],
         }
         print(json.dumps(line, ensure_ascii=False), file=out)
+    return len(rows)
 
 
 def dead_letters_replay(settings: Settings, dead_letter_id: int, fixed: str | None) -> str:

@@ -6,10 +6,13 @@ environment anywhere else.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Literal, Self
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.durations import parse_duration
@@ -30,6 +33,12 @@ def _seconds(value: object) -> float:
     return _duration(value).total_seconds()
 
 
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    """$XDG_DATA_HOME/convlife, or ~/.local/share/convlife (the XDG default)."""
+    base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "convlife"
+
+
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 """A duration of the one language (events/durations.py): P7D, PT24H, 3600."""
 
@@ -47,9 +56,16 @@ class Settings(BaseSettings):
         default=SecretStr("redis://localhost:6379/0"),
         description="Celery broker (Redis). Secret: it may carry a password; never logged.",
     )
+    data_dir: Path = Field(
+        default_factory=lambda: default_data_dir(os.environ),
+        description="Where the default SQLite store lives: $XDG_DATA_HOME/convlife, or "
+        "~/.local/share/convlife.",
+    )
     database_url: SecretStr = Field(
-        default=SecretStr("sqlite:///convlife.db"),
-        description="SQLAlchemy URL of the store: sqlite:///FILE or postgresql+psycopg://...",
+        default=SecretStr(""),
+        description="SQLAlchemy URL of the store: sqlite:///FILE or postgresql+psycopg://...; "
+        "default: sqlite:///DATA_DIR/convlife.db. A relative SQLite path is resolved once, "
+        "against the directory the process starts in.",
     )
     redis_url: SecretStr | None = Field(
         default=None,
@@ -93,6 +109,21 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         default="text", description="json: one JSON object per log line, with ids as fields."
     )
+
+    @model_validator(mode="after")
+    def _store_resolved_once(self) -> Self:
+        # The old default, sqlite:///convlife.db, named a different file in every directory a
+        # command ran from: `settings show` elsewhere read an empty store. Resolved here, once,
+        # every command of a shell reads the same file.
+        url = self.database_url.get_secret_value()
+        if not url:
+            url = f"sqlite:///{self.data_dir.expanduser().resolve() / 'convlife.db'}"
+        elif url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            path = url.removeprefix("sqlite:///").partition("?")
+            if path[0] and path[0] != ":memory:":
+                url = f"sqlite:///{Path(path[0]).resolve()}{path[1]}{path[2]}"
+        object.__setattr__(self, "database_url", SecretStr(url))
+        return self
 
     @field_validator("log_level", mode="before")
     @classmethod
