@@ -82,12 +82,19 @@ class _ConversationEvent(_Event):
 
 
 class ConversationOpened(_ConversationEvent):
-    """A conversation opens (or reopens after a close), assigned to an agent, a group or the bot."""
+    """A conversation opens (or reopens after a close), assigned to an agent, a group, the bot,
+    or nobody: at most one of them (the rule `line.updated` follows for a line's owner)."""
 
     type: Literal["conversation.opened"]
     agent_id: Id | None = None
     group_id: Id | None = None
     bot: bool = False
+
+    @model_validator(mode="after")
+    def _at_most_one_assignee(self) -> Self:
+        if sum((self.agent_id is not None, self.group_id is not None, self.bot)) > 1:
+            raise ValueError("a conversation is assigned to one of agent_id, group_id or bot")
+        return self
 
 
 class ConversationMessage(_ConversationEvent):

@@ -60,3 +60,12 @@ def test_a_dead_letter_line_names_the_error_and_the_ids(json_lines: list[str]) -
     record = json.loads(line)
     assert (record["account_id"], record["event_id"]) == ("acme", "e1")
     assert record["error"] == "contact_id: Field required"
+
+
+def test_a_text_log_line_carries_the_same_ids_as_a_json_one() -> None:
+    record = logging.LogRecord("convlife.decisions", logging.INFO, "", 0, "routed", (), None)
+    record.__dict__.update(account_id="acme", conversation_id="c1", event_id="e4", agent_id=None)
+    line = logs.TextFormatter().format(record)
+    assert line.endswith(
+        " INFO convlife.decisions routed account_id=acme conversation_id=c1 event_id=e4"
+    )
