@@ -44,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs.configure(settings.log_level, settings.log_format)
         result: int = args.command(settings, args)
         return result
+    except KeyboardInterrupt:  # Ctrl-C ends `--follow`: not an error, no traceback
+        return 130
     except Exception as error:
         failure = command_error(error, **_urls(settings))
         if failure is None:

@@ -102,6 +102,8 @@ def command_error(
         if "no such table" in text or "UndefinedTable" in type(error.orig).__name__:
             return NotMigrated(database_url)
         return DatabaseUnreachable(database_url, error)
+    if isinstance(error, UnicodeDecodeError):
+        return UsageError(f"the input is not UTF-8 text ({error.reason} at byte {error.start})")
     if isinstance(error, OSError) and error.filename is not None:
         return UsageError(f"cannot read {error.filename}: {error.strerror}")
     return None

@@ -7,8 +7,11 @@ does not answer, a SQLite file never migrated.
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -166,3 +169,28 @@ def test_health_reports_a_missing_sqlite_store_without_creating_it(
     assert f"FAIL database: RuntimeError: no database file at {path}" in done.stdout
     assert done.stderr == ""  # no Alembic INFO lines
     assert not path.exists()
+
+
+def test_publishing_a_file_that_is_not_utf8_text(
+    redis_url: str, sqlite_url: str, tmp_path: Path
+) -> None:
+    binary = tmp_path / "events.jsonl"
+    binary.write_bytes(b"\xff\xfe\n")
+    line = one_line_exit_2(run_convlife(["publish", str(binary)], env(redis_url, sqlite_url)))
+    assert line.startswith("convlife: the input is not UTF-8 text")
+
+
+def test_ctrl_c_ends_a_follow_without_a_traceback(redis_url: str, sqlite_url: str) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "worker.cli", "decisions", "--follow"],
+        env={**os.environ, **env(redis_url, sqlite_url)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as follower:
+        assert follower.stderr is not None
+        assert follower.stderr.readline().startswith("following convlife:decisions from now")
+        follower.send_signal(signal.SIGINT)
+        _out, err = follower.communicate(timeout=20)
+    assert follower.returncode == 130
+    assert "Traceback" not in err
