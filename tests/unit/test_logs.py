@@ -63,9 +63,17 @@ def test_a_dead_letter_line_names_the_error_and_the_ids(json_lines: list[str]) -
 
 
 def test_a_text_log_line_carries_the_same_ids_as_a_json_one() -> None:
+    root = logging.getLogger()
+    kept = (root.handlers[:], root.level)
+    try:
+        logs.configure("INFO", "text")
+        formatter = root.handlers[0].formatter
+    finally:
+        root.handlers[:], level = kept
+        root.setLevel(level)
+    assert formatter is not None
     record = logging.LogRecord("convlife.decisions", logging.INFO, "", 0, "routed", (), None)
     record.__dict__.update(account_id="acme", conversation_id="c1", event_id="e4", agent_id=None)
-    line = logs.TextFormatter().format(record)
-    assert line.endswith(
+    assert formatter.format(record).endswith(
         " INFO convlife.decisions routed account_id=acme conversation_id=c1 event_id=e4"
     )
