@@ -350,8 +350,7 @@ def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
             print(json.dumps(fields, ensure_ascii=False), flush=True)
         return 0
     if args.id is None:
-        print("replay needs the dead letter's id (see: convlife dead-letters list)")
-        return 2
+        raise UsageError("replay needs the dead letter's id (see: convlife dead-letters list)")
     fixed = None
     if args.file is not None:
         source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
