@@ -19,9 +19,13 @@ from pydantic import (
     Field,
     StrictBool,
     StringConstraints,
-    field_validator,
+    WithJsonSchema,
     model_validator,
 )
+
+from events.durations import MAX_DURATION, parse_duration
+
+MAX_SECONDS = MAX_DURATION.total_seconds()
 
 
 def _storable(value: str) -> str:
@@ -45,11 +49,27 @@ Text = Annotated[str, StringConstraints(max_length=500), AfterValidator(_storabl
 Flag = StrictBool
 """A boolean: JSON `true` or `false` only. `"yes"`, `"true"`, `1` are refused, not guessed at."""
 
-MAX_DURATION = timedelta(days=36500)
-"""The longest setting accepted (100 years): longer is a typo, and dates past 9999 overflow."""
 
-Duration = timedelta
-"""An ISO 8601 duration (`P7D`, `PT24H`) or a number of seconds; positive, at most 100 years."""
+def _duration_or_never(value: object) -> timedelta | None:
+    return parse_duration(value, allow_never=True)
+
+
+DurationOrNever = Annotated[
+    timedelta | None,
+    BeforeValidator(_duration_or_never),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "duration"},
+                {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_SECONDS},
+                {"type": "null"},
+            ],
+            "description": "ISO 8601 (P7D, PT24H) or a number of seconds, more than zero and "
+            "at most 100 years (P36500D); null for Never",
+        }
+    ),
+]
+"""A duration of the one language (events/durations.py), or None for Never."""
 
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -118,12 +138,19 @@ class _ConversationEvent(_Event):
 
 
 class ConversationOpened(_ConversationEvent):
-    """A conversation opens (or reopens after a close), assigned to an agent, a group or the bot."""
+    """A conversation opens (or reopens after a close), assigned to an agent, a group, the bot,
+    or nobody: at most one of them (the rule `line.updated` follows for a line's owner)."""
 
     type: Literal["conversation.opened"]
     agent_id: Id | None = None
     group_id: Id | None = None
     bot: Flag = False
+
+    @model_validator(mode="after")
+    def _at_most_one_assignee(self) -> Self:
+        if sum((self.agent_id is not None, self.group_id is not None, self.bot)) > 1:
+            raise ValueError("a conversation is assigned to one of agent_id, group_id or bot")
+        return self
 
 
 class ConversationMessage(_ConversationEvent):
@@ -180,27 +207,9 @@ class AccountSettingsUpdated(_Event):
     """New account settings. A field left out keeps its current value; `null` means Never."""
 
     type: Literal["account.settings_updated"]
-    inactivity_close_after: Duration | None = None
-    reassignment_window: Duration | None = None
+    inactivity_close_after: DurationOrNever = None
+    reassignment_window: DurationOrNever = None
     bot_enabled: Flag | None = None
-
-    @field_validator("inactivity_close_after", "reassignment_window", mode="before")
-    @classmethod
-    def _iso_or_seconds(cls, value: object) -> object:
-        # pydantic alone would also take `true` (1 s) and "7 days"; the contract is narrower.
-        is_iso = isinstance(value, str) and value.strip().lstrip("+-").upper().startswith("P")
-        if isinstance(value, bool) or (isinstance(value, str) and not is_iso):
-            raise ValueError("a duration is an ISO 8601 string such as P7D, or seconds")
-        return value
-
-    @field_validator("inactivity_close_after", "reassignment_window")
-    @classmethod
-    def _positive_and_bounded(cls, value: timedelta | None) -> timedelta | None:
-        if value is not None and value <= timedelta(0):
-            raise ValueError("a duration must be positive (use null for Never)")
-        if value is not None and value > MAX_DURATION:
-            raise ValueError("a duration must be at most 100 years (P36500D; null for Never)")
-        return value
 
 
 class LineUpdated(_Event):

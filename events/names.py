@@ -36,3 +36,6 @@ METRICS_DECISIONS_KEY = "convlife:metrics:decisions"
 METRICS_CLOSE_LAG_KEY = "convlife:metrics:close-lag"
 METRICS_SWEEP_KEY = "convlife:metrics:sweep"
 """Counters of the sweep: `errors` (sweeps that failed), `quarantined` (rows set aside)."""
+WORKER_DEFAULTS_KEY = "convlife:worker:defaults"
+"""The account defaults (CONVLIFE_DEFAULT_*) the workers apply, as JSON, written by each worker
+at start: `settings show` reads what the workers apply, not its own shell's environment."""

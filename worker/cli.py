@@ -4,42 +4,94 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
+import re
 import sys
+import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any, TextIO
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn, TextIO
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import select
 
+from events.durations import DurationError, humanize, isoformat
 from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM, QUEUES
 from events.parsing import printable, printable_json
 from events.publish import Publisher, PublishError
-from store import configuration, conversations, history, migrate
-from store.db import make_engine
+from policies.inactivity import close_deadline
+from store import conversations, history, migrate
 from store.tables import decisions
 from worker import logs, ops
 from worker.app import create_app
+from worker.errors import NotMigrated, RedisUnreachable, UsageError, command_error, mask
 from worker.health import CHECKS, run_checks
 from worker.metrics import serve
-from worker.preflight import PreflightError, check_broker_eviction
+from worker.preflight import check_broker_eviction
 from worker.settings import Settings
 
 ALL_QUEUES = ",".join(QUEUES)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    settings = Settings()
-    logs.configure(settings.log_level, settings.log_format)
-    result: int = args.command(settings, args)
-    return result
+    """Run one command. An operator's mistake or an unreachable service is one line on stderr
+    and exit code 2 (worker/errors.py says which errors those are); anything else is a bug and
+    traces."""
+    args = _parser().parse_args(argv)
+    settings: Settings | None = None
+    try:
+        settings = Settings()
+        logs.configure(settings.log_level, settings.log_format)
+        result: int = args.command(settings, args)
+        return result
+    except KeyboardInterrupt:  # Ctrl-C ends `--follow`: not an error, no traceback
+        return 130
+    except Exception as error:
+        failure = command_error(error, **_urls(settings))
+        if failure is None:
+            raise
+        print(f"convlife: {failure}", file=sys.stderr, flush=True)
+        return 2
+
+
+def _urls(settings: Settings | None) -> dict[str, Any]:
+    if settings is None:
+        return {}
+    return {
+        "database_url": settings.database_url.get_secret_value(),
+        "redis_urls": (settings.broker_url.get_secret_value(), settings.streams_redis_url),
+    }
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (argparse prints the whole usage first), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see: {self.prog} --help)\n")
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def _duration_flag(text: str) -> str:
+    """A flag's duration, checked here so a typo is a usage error before anything is sent."""
+    try:
+        ops.parse_duration(text)
+    except DurationError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="convlife",
         description="Conversation lifecycle: auto-close inactive conversations, route contacts.",
     )
@@ -59,9 +111,10 @@ def _parser() -> argparse.ArgumentParser:
 
     publish = command("publish", _publish, "send events (JSON Lines) to convlife")
     publish.add_argument("file", nargs="?", default="-", help="a JSON Lines file, or - (stdin)")
-    publish.add_argument("--batch-size", type=int, default=500)
+    publish.add_argument("--batch-size", type=_at_least_one, default=500)
 
     follow_help = "keep reading new entries"
+    from_help = "start, now, or after a stream entry id (default: now with follow, else start)"
     decisions_cmd = command(
         "decisions",
         _decisions,
@@ -72,18 +125,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     decisions_cmd.add_argument("--follow", "-f", action="store_true", help=follow_help)
     decisions_cmd.add_argument("--account", help="only this account's decisions")
+    decisions_cmd.add_argument("--from", dest="start", type=_stream_position, help=from_help)
     decisions_cmd.add_argument(
         "--since", type=_moment, help="export: decided at or after (RFC 3339; no offset = UTC)"
     )
     decisions_cmd.add_argument("--until", type=_moment, help="export: decided before this")
     dead = command("dead-letters", _dead_letters, "list, follow or replay refused events")
-    dead.add_argument("action", choices=["list", "follow", "replay"])
+    dead.add_argument(
+        "action",
+        nargs="?",
+        default="list",
+        choices=["list", "follow", "replay"],
+        help="list (the default), follow, or replay ID [FILE]",
+    )
     dead.add_argument("id", nargs="?", type=int, help="replay: the dead letter's id")
     dead.add_argument(
         "file", nargs="?", help="replay: the fixed event (a JSON file, or - for stdin)"
     )
-    dead.add_argument("--limit", type=int, default=50)
+    dead.add_argument("--limit", type=_at_least_one, default=50)
     dead.add_argument("--account", help="list: only this account's dead letters")
+    dead.add_argument("--from", dest="start", type=_stream_position, help=from_help)
     command("reindex", _reindex, "recompute every open conversation's close deadline")
 
     health = command("health", _health, "check Redis, database, migrations, beat; exit 1 if not ok")
@@ -104,15 +165,22 @@ def _parser() -> argparse.ArgumentParser:
     account = command("settings", _settings, "show or set an account's settings")
     account.add_argument("action", choices=["show", "set"])
     account.add_argument("account_id")
-    account.add_argument("--close-after", help="set: P7D, PT24H, seconds, or never")
-    account.add_argument("--window", help="set: reassignment window, or never")
+    account.add_argument(
+        "--close-after", type=_duration_flag, help="set: P7D, PT24H, seconds (3600), or never"
+    )
+    account.add_argument(
+        "--window", type=_duration_flag, help="set: the reassignment window, likewise"
+    )
     account.add_argument("--bot", choices=["on", "off"], help="set: the bot flow")
+    account.add_argument(
+        "--json", action="store_true", help="show: one JSON object, durations in ISO 8601"
+    )
     return parser
 
 
 def _worker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queues", "-Q", default=ALL_QUEUES, help="queues to consume")
-    parser.add_argument("--concurrency", "-c", type=int, default=None)
+    parser.add_argument("--concurrency", "-c", type=_at_least_one, default=None)
     parser.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
 
 
@@ -125,41 +193,84 @@ def _worker_argv(settings: Settings, args: argparse.Namespace) -> list[str]:
     return argv
 
 
+def _reach_redis(url: str, attempts: int = 3, pause: float = 0.5) -> None:
+    """Ping Redis a few times (a restart takes a moment), then give up with RedisUnreachable:
+    seconds, where the publisher's own retries would wait and then trace."""
+    for attempt in range(attempts):
+        client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            client.ping()
+            return
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            if attempt == attempts - 1:
+                raise RedisUnreachable(url, error) from None
+            time.sleep(pause)
+        finally:
+            client.close()
+
+
 def _preflight(settings: Settings) -> None:
+    """What a long-running process checks before it starts; each failure is one line, exit 2."""
+    _reach_redis(settings.broker_url.get_secret_value())
+    _reach_redis(settings.streams_redis_url)
+    check_broker_eviction(settings.broker_url.get_secret_value())
+
+
+def _schema_at_head(settings: Settings) -> None:
+    url = settings.database_url.get_secret_value()
+    engine = ops.store_engine(settings)
     try:
-        check_broker_eviction(settings.broker_url.get_secret_value())
-    except PreflightError as error:
-        logging.getLogger("convlife").critical("refusing to start: %s", error)
-        raise SystemExit(2) from None
+        current = migrate.current_revision(engine)
+    finally:
+        engine.dispose()
+    if current != migrate.head_revision():
+        detail = "has no convlife schema" if current is None else f"is at revision {current}"
+        raise NotMigrated(url, f"{detail} (this code expects {migrate.head_revision()})")
+
+
+def _announce(settings: Settings) -> None:
+    """Say which store and broker a long-running process uses, and publish its defaults."""
+    print(
+        f"convlife: store {ops.store_name(settings)}, broker "
+        f"{mask(settings.broker_url.get_secret_value())}",
+        file=sys.stderr,
+        flush=True,
+    )
+    ops.publish_worker_defaults(settings, datetime.now(UTC))
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     _preflight(settings)
-    migrate.upgrade(settings.database_url.get_secret_value())
+    ops.migrate(settings)
+    _announce(settings)
     create_app(settings).worker_main([*_worker_argv(settings, args), "--beat"])
     return 0
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     _preflight(settings)
+    _schema_at_head(settings)
+    _announce(settings)
     create_app(settings).worker_main(_worker_argv(settings, args))
     return 0
 
 
 def _beat(settings: Settings, args: argparse.Namespace) -> int:
+    # Beat only sends messages: it needs the broker, not the database.
     _preflight(settings)
     create_app(settings).start(["beat", f"--loglevel={settings.log_level}"])
     return 0
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    migrate.upgrade(settings.database_url.get_secret_value())
-    print(f"schema at revision {migrate.head_revision()}")
+    ops.migrate(settings)
+    print(f"schema at revision {migrate.head_revision()} in {ops.store_name(settings)}")
     return 0
 
 
 def _publish(settings: Settings, args: argparse.Namespace) -> int:
     source: TextIO = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+    _reach_redis(settings.broker_url.get_secret_value())
     publisher = Publisher(settings.broker_url.get_secret_value(), batch_size=args.batch_size)
     lines = 0
     try:
@@ -182,9 +293,24 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_stream(settings: Settings, stream: str, follow: bool) -> Any:
+def _stream_position(text: str) -> str:
+    """`--from`: start, now, or a stream entry id (`1700000000000-0`)."""
+    if text in ("start", "now") or re.fullmatch(r"\d+(-\d+)?", text):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not start, now or a stream entry id")
+
+
+def _read_stream(settings: Settings, stream: str, follow: bool, start: str | None) -> Any:
+    """Entries of `stream` after `start` (start: the oldest kept; now: only new ones; or after
+    an entry id), then, with `follow`, every new one as it comes."""
     redis = Redis.from_url(settings.streams_redis_url, decode_responses=True)
-    last = "0-0"
+    start = start or ("now" if follow else "start")
+    last = "0-0" if start == "start" else start
+    if start == "now":
+        newest: Any = redis.xrevrange(stream, count=1)
+        last = newest[0][0] if newest else "0-0"
+    if follow:
+        print(f"following {stream} from {start} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     while True:
         entries: Any = redis.xread({stream: last}, count=1000, block=1000 if follow else None)
         if not entries:
@@ -211,7 +337,7 @@ def _health(settings: Settings, args: argparse.Namespace) -> int:
 
 def _metrics(settings: Settings, args: argparse.Namespace) -> int:
     serve(
-        make_engine(settings.database_url.get_secret_value()),
+        ops.store_engine(settings),
         Redis.from_url(settings.streams_redis_url),
         Redis.from_url(settings.broker_url.get_secret_value()),
         args.port,
@@ -229,20 +355,27 @@ def _moment(text: str) -> datetime:
 def _decisions(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "export":
         return _decisions_export(settings, args)
-    for fields in _read_stream(settings, DECISIONS_STREAM, args.follow):
+    printed = 0
+    for fields in _read_stream(settings, DECISIONS_STREAM, args.follow, args.start):
         data = fields.get("data", "{}")
         if args.account and json.loads(data).get("account_id") != args.account:
             continue
         print(printable_json(data), flush=True)
+        printed += 1
+    if not printed:
+        whose = f" of account {args.account}" if args.account else ""
+        print(
+            f"no decisions{whose} on {DECISIONS_STREAM} from {args.start or 'start'}",
+            file=sys.stderr,
+        )
     return 0
 
 
 def _decisions_export(settings: Settings, args: argparse.Namespace) -> int:
     """Decisions from the database (the stream is trimmed), oldest first, one JSON line each."""
     if args.since is None:
-        print("export needs --since TIME (e.g. 2026-11-25T00:00:00Z)", file=sys.stderr)
-        return 2
-    engine = make_engine(settings.database_url.get_secret_value())
+        raise UsageError("export needs --since TIME (e.g. 2026-11-25T00:00:00Z)")
+    engine = ops.store_engine(settings)
     try:
         for data in history.decisions_between(
             engine, args.since, args.until, account_id=args.account
@@ -255,15 +388,16 @@ def _decisions_export(settings: Settings, args: argparse.Namespace) -> int:
 
 def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "list":
-        ops.dead_letters_list(settings, args.limit, args.account)
+        if not ops.dead_letters_list(settings, args.limit, args.account):
+            whose = f" of account {printable(args.account)}" if args.account else ""
+            print(f"no dead letters{whose} in {ops.store_name(settings)}", file=sys.stderr)
         return 0
     if args.action == "follow":
-        for fields in _read_stream(settings, DEAD_LETTERS_STREAM, follow=True):
+        for fields in _read_stream(settings, DEAD_LETTERS_STREAM, True, args.start):
             print(printable_json(json.dumps(fields, ensure_ascii=False)), flush=True)
         return 0
     if args.id is None:
-        print("replay needs the dead letter's id (see: convlife dead-letters list)")
-        return 2
+        raise UsageError("replay needs the dead letter's id (see: convlife dead-letters list)")
     fixed = None
     if args.file is not None:
         source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
@@ -285,18 +419,19 @@ def _reindex(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _conversation(settings: Settings, args: argparse.Namespace) -> int:
-    engine = make_engine(settings.database_url.get_secret_value())
+    engine = ops.store_engine(settings)
     try:
         with engine.connect() as connection:
             found = conversations.get(connection, args.account_id, args.conversation_id)
             if found is None:
-                missing = f"no conversation {args.conversation_id} in account {args.account_id}"
+                missing = (
+                    f"no conversation {args.conversation_id} in account {args.account_id} "
+                    f"(store: {ops.store_name(settings)})"
+                )
                 print(printable(missing))
                 return 1
             state, due = found
-            account = configuration.account_settings(
-                connection, [args.account_id], settings.default_account_settings
-            )[args.account_id]
+            account = ops.account_view(settings, connection, args.account_id).settings
             made = connection.execute(
                 select(decisions.c.data)
                 .where(
@@ -332,52 +467,81 @@ def _explain(state: Any, due: datetime | None, account: Any, now: datetime) -> s
             f" {state.closing_agent_id}" if state.closing_agent_id else ""
         )
         lines.append(f"  closed at {state.closed_at.isoformat()} by {by} ({reason})")
-    if due is not None:
-        left = due - now
-        when = f"in {left}" if left.total_seconds() > 0 else "now (due; the next sweep closes it)"
-        lines.append(f"  closes at {due.isoformat()}, {when}")
-    elif state.status.value == "open":
-        lines.append("  never closes automatically (the account's setting is Never)")
+    lines.extend(_deadline_lines(state, due, account, now))
     lines.append(
-        f"  account settings: close after {account.inactivity_close_after or 'Never'}, "
-        f"reassignment window {account.reassignment_window or 'none'}, "
+        f"  account settings: close after {_human(account.inactivity_close_after)}, "
+        f"reassignment window {_human(account.reassignment_window)}, "
         f"bot {'on' if account.bot_enabled else 'off'}"
     )
     # Every id and the close reason came from upstream: one line each, escapes visible.
     return "\n".join(printable(line) for line in lines)
 
 
+def _deadline_lines(state: Any, due: datetime | None, account: Any, now: datetime) -> list[str]:
+    """The stored deadline, and, when the account's setting has changed since it was computed
+    (a default changed without `convlife reindex`), what the setting would give instead."""
+    if state.status.value != "open":
+        return []
+    expected = close_deadline(state, account)
+    if due is None:
+        line = "  never closes automatically (no deadline stored)"
+    else:
+        left = due - now
+        when = f"in {humanize(left)}" if left.total_seconds() >= 1 else "now (due; next sweep)"
+        line = f"  closes at {due.isoformat()}, {when}"
+    if due == expected or (due and expected and abs(due - expected) < timedelta(seconds=1)):
+        return [line]
+    setting = _human(account.inactivity_close_after)
+    then = "never" if expected is None else expected.isoformat()
+    return [
+        line,
+        f"  but the account's setting is now close after {setting} (closes: {then}): the "
+        "deadline was computed under an earlier setting; `convlife reindex` applies the new one",
+    ]
+
+
+def _human(duration: timedelta | None) -> str:
+    return "never" if duration is None else humanize(duration)
+
+
+def _iso(duration: timedelta | None) -> str | None:
+    return None if duration is None else isoformat(duration)
+
+
 def _settings(settings: Settings, args: argparse.Namespace) -> int:
+    changes = {"--close-after": args.close_after, "--window": args.window, "--bot": args.bot}
+    given = [flag for flag, value in changes.items() if value is not None]
     if args.action == "set":
-        try:
-            event = ops.settings_set(
-                settings, args.account_id, args.close_after, args.window, args.bot
-            )
-        except ValueError as error:
-            print(f"not set: {error}")
-            return 2
+        if not given:
+            raise UsageError("settings set needs at least one of --close-after, --window, --bot")
+        event = ops.settings_set(settings, args.account_id, args.close_after, args.window, args.bot)
         print(f"published {json.dumps(event)}")
         return 0
-    engine = make_engine(settings.database_url.get_secret_value())
-    with engine.connect() as connection:
-        account = configuration.account_settings(
-            connection, [args.account_id], settings.default_account_settings
-        )[args.account_id]
-    engine.dispose()
-
-    def iso(value: Any) -> Any:
-        return None if value is None else value.total_seconds()
-
-    print(
-        json.dumps(
-            {
-                "account_id": args.account_id,
-                "inactivity_close_after_seconds": iso(account.inactivity_close_after),
-                "reassignment_window_seconds": iso(account.reassignment_window),
-                "bot_enabled": account.bot_enabled,
-            }
-        )
-    )
+    if given:
+        raise UsageError(f"{', '.join(given)}: only for settings set (settings show takes --json)")
+    engine = ops.store_engine(settings)
+    try:
+        with engine.connect() as connection:
+            view = ops.account_view(settings, connection, args.account_id)
+    finally:
+        engine.dispose()
+    account = view.settings
+    if args.json:
+        shown = {
+            "account_id": args.account_id,
+            "inactivity_close_after": _iso(account.inactivity_close_after),
+            "reassignment_window": _iso(account.reassignment_window),
+            "bot_enabled": account.bot_enabled,
+            "source": view.source,
+            "store": ops.store_name(settings),
+        }
+        print(json.dumps(shown))
+        return 0
+    print(printable(f"account {args.account_id}: {view.source}"))
+    print(f"  close after: {_human(account.inactivity_close_after)}")
+    print(f"  reassignment window: {_human(account.reassignment_window)}")
+    print(f"  bot: {'on' if account.bot_enabled else 'off'}")
+    print(f"  store: {ops.store_name(settings)}")
     return 0
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from events.names import HEARTBEAT_KEY, SWEEP_FAILURES_KEY
 from store.db import make_engine
 from store.migrate import current_revision, head_revision
+from worker.ops import sqlite_path
 from worker.settings import Settings
 
 CHECKS = ("redis", "database", "migrations", "beat")
@@ -30,7 +31,8 @@ class Check:
 
 def run_checks(settings: Settings, names: tuple[str, ...], now: datetime) -> list[Check]:
     """Run the named checks; each catches its own failure and says what it saw."""
-    engine = make_engine(settings.database_url.get_secret_value())
+    database_url = settings.database_url.get_secret_value()
+    engine = make_engine(database_url)
     broker = Redis.from_url(settings.broker_url.get_secret_value(), socket_timeout=3)
     streams = Redis.from_url(settings.streams_redis_url, socket_timeout=3)
 
@@ -39,12 +41,20 @@ def run_checks(settings: Settings, names: tuple[str, ...], now: datetime) -> lis
         streams.ping()
         return "broker and streams answer"
 
+    def database_exists() -> None:
+        # Connecting to SQLite creates the file: a probe must not leave an empty store behind.
+        path = sqlite_path(database_url)
+        if path is not None and not path.exists():
+            raise RuntimeError(f"no database file at {path}: run convlife migrate")
+
     def database_check() -> str:
+        database_exists()
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         return "answers"
 
     def migrations_check() -> str:
+        database_exists()
         current, head = current_revision(engine), head_revision()
         if current != head:
             raise RuntimeError(f"schema at {current}, code expects {head}: run convlife migrate")
@@ -60,7 +70,7 @@ def run_checks(settings: Settings, names: tuple[str, ...], now: datetime) -> lis
                 f"no sweep has succeeded yet{failures}: is beat running, and a worker on closes?"
             )
         last = datetime.fromisoformat(raw.decode() if isinstance(raw, bytes) else str(raw))
-        age = now - last
+        age = max(now - last, timedelta(0))  # a heartbeat from a clock a hair ahead reads 0s
         limit = max(timedelta(seconds=settings.sweep_interval * 10), timedelta(seconds=30))
         if age > limit:
             raise RuntimeError(

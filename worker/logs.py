@@ -39,15 +39,21 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """`time level logger message` on one line: control characters in it (a newline or an ANSI
-    escape in an id) are written as escapes. A traceback keeps its lines, each indented, so none
-    of them can pass for a log line of its own."""
+    """`time LEVEL logger message key=value …` on one line: the same id fields as the JSON format
+    carries. Control characters in it (a newline or an ANSI escape in an id) are written as
+    escapes. A traceback keeps its lines, each indented, so none of them can pass for a log line
+    of its own."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
-        return printable(super().formatMessage(record))
+        fields = [
+            f"{key}={value}"
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD and key != "error" and value is not None
+        ]
+        return printable(" ".join([super().formatMessage(record), *fields]))
 
     def formatException(self, ei: Any) -> str:  # noqa: N802
         return _indented(super().formatException(ei))
@@ -62,10 +68,7 @@ def _indented(text: str) -> str:
 
 def configure(level: str, fmt: str) -> None:
     handler = logging.StreamHandler()
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(TextFormatter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -3,34 +3,135 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TextIO
 
-from pydantic import TypeAdapter
+from redis import Redis
 from sqlalchemy import select, update
+from sqlalchemy.engine import Connection, Engine, make_url
 
+from events import durations
+from events.names import WORKER_DEFAULTS_KEY
 from events.parsing import InvalidEvent, parse_event, printable_json
 from events.publish import publish
+from policies.state import AccountSettings
 from store import configuration, history
 from store.db import make_engine
+from store.migrate import upgrade
 from store.tables import conversations, dead_letters
 from worker.deadlines import reschedule_account
+from worker.errors import NotMigrated, mask
 from worker.settings import Settings
 
-_duration = TypeAdapter(timedelta)
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file of a SQLite URL (None for another database, or an in-memory one)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def store_name(settings: Settings) -> str:
+    """The store a command uses, as an operator reads it (password masked)."""
+    return mask(settings.database_url.get_secret_value())
+
+
+def store_engine(settings: Settings) -> Engine:
+    """An engine on the configured store, which must exist: a command that reads it never
+    creates an empty SQLite file (it would then say 'no such table', or nothing at all)."""
+    url = settings.database_url.get_secret_value()
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise NotMigrated(url, "does not exist yet")
+    return make_engine(url)
+
+
+def migrate(settings: Settings) -> None:
+    """Bring the store's schema to head; a SQLite store's directory is created if needed."""
+    url = settings.database_url.get_secret_value()
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    upgrade(url)
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """An account's settings as the workers apply them, and where they come from."""
+
+    settings: AccountSettings
+    source: str
+
+
+def publish_worker_defaults(settings: Settings, now: datetime) -> None:
+    """Write the account defaults this worker applies where `settings show` reads them."""
+    defaults = settings.default_account_settings
+    shown = {
+        "inactivity_close_after": _iso_or_never(defaults.inactivity_close_after),
+        "reassignment_window": _iso_or_never(defaults.reassignment_window),
+        "bot_enabled": defaults.bot_enabled,
+        "published_at": now.isoformat(),
+        "host": socket.gethostname(),
+    }
+    client = Redis.from_url(settings.streams_redis_url)
+    try:
+        client.set(WORKER_DEFAULTS_KEY, json.dumps(shown))
+    finally:
+        client.close()
+
+
+def worker_defaults(settings: Settings) -> AccountView:
+    """The defaults the workers published at start; this process's own if none has."""
+    client = Redis.from_url(settings.streams_redis_url, decode_responses=True)
+    try:
+        raw: Any = client.get(WORKER_DEFAULTS_KEY)
+    finally:
+        client.close()
+    if raw is None:
+        return AccountView(
+            settings.default_account_settings,
+            "never configured: this shell's CONVLIFE_DEFAULT_* apply (no worker has published "
+            f"its defaults on {mask(settings.streams_redis_url)} yet)",
+        )
+    published = json.loads(raw)
+    defaults = AccountSettings(
+        inactivity_close_after=parse_duration_or_never(published["inactivity_close_after"]),
+        reassignment_window=parse_duration_or_never(published["reassignment_window"]),
+        bot_enabled=bool(published["bot_enabled"]),
+    )
+    return AccountView(
+        defaults,
+        "never configured: the workers' defaults apply (CONVLIFE_DEFAULT_* of the worker "
+        f"started at {published['published_at']} on {published['host']})",
+    )
+
+
+def account_view(settings: Settings, connection: Connection, account_id: str) -> AccountView:
+    """The settings the workers apply to `account_id`, and where they come from."""
+    unset = AccountSettings()
+    found = configuration.account_settings(connection, [account_id], unset)[account_id]
+    if found is not unset:
+        return AccountView(found, "set for this account (account.settings_updated)")
+    return worker_defaults(settings)
+
+
+def parse_duration_or_never(value: object) -> timedelta | None:
+    return durations.parse_duration(value, allow_never=True)
 
 
 def parse_duration(text: str) -> timedelta | None:
-    """`P7D`, `PT24H`, a number of seconds, or `never`."""
-    if text.strip().lower() in {"never", "null", "none", "off"}:
-        return None
-    value = float(text) if text.replace(".", "", 1).isdigit() else text
-    duration: timedelta = _duration.validate_python(value)
-    if duration <= timedelta(0):
-        raise ValueError("a duration must be positive (or 'never')")
-    return duration
+    """A CLI flag's duration: the one language of events/durations.py (`never` allowed)."""
+    return durations.parse_duration(text, allow_never=True, text=True)
+
+
+def _iso_or_never(duration: timedelta | None) -> str | None:
+    return None if duration is None else durations.isoformat(duration)
 
 
 def settings_set(
@@ -51,11 +152,9 @@ def settings_set(
         "occurred_at": datetime.now(UTC).isoformat(),
     }
     if close_after is not None:
-        duration = parse_duration(close_after)
-        event["inactivity_close_after"] = None if duration is None else duration.total_seconds()
+        event["inactivity_close_after"] = _iso_or_never(parse_duration(close_after))
     if window is not None:
-        duration = parse_duration(window)
-        event["reassignment_window"] = None if duration is None else duration.total_seconds()
+        event["reassignment_window"] = _iso_or_never(parse_duration(window))
     if bot is not None:
         event["bot_enabled"] = bot.lower() in {"on", "true", "yes", "1"}
     parse_event(event)  # refuse here what the worker would dead-letter
@@ -65,11 +164,11 @@ def settings_set(
 
 def dead_letters_list(
     settings: Settings, limit: int, account_id: str | None = None, out: TextIO | None = None
-) -> None:
+) -> int:
     """The newest dead letters (of one account, or of all), one JSON line each, oldest first
-    (raw payload cut to 500 characters). Control characters are escaped: the text came from
-    upstream and goes to an operator's terminal."""
-    engine = make_engine(settings.database_url.get_secret_value())
+    (raw payload cut to 500 characters); returns how many were printed. Control characters are
+    escaped: the text came from upstream and goes to an operator's terminal."""
+    engine = store_engine(settings)
     try:
         rows = history.newest_dead_letters(engine, limit, account_id=account_id)
     finally:
@@ -86,6 +185,7 @@ def dead_letters_list(
             "raw": row.raw[:500],
         }
         print(printable_json(json.dumps(line, ensure_ascii=False)), file=out or sys.stdout)
+    return len(rows)
 
 
 def dead_letters_replay(settings: Settings, dead_letter_id: int, fixed: str | None) -> str:
@@ -94,7 +194,7 @@ def dead_letters_replay(settings: Settings, dead_letter_id: int, fixed: str | No
 
     A fixed payload must be for the dead letter's account when the dead letter names one: a
     replay never moves an event into another account."""
-    engine = make_engine(settings.database_url.get_secret_value())
+    engine = store_engine(settings)
     try:
         with engine.begin() as connection:
             row = connection.execute(
@@ -130,7 +230,7 @@ def reindex(settings: Settings, progress: TextIO = sys.stderr) -> int:
     follow the default). convlife keeps no Redis index: the database column is the index, so
     this is all there is to rebuild. One transaction per account; prints progress.
     """
-    engine = make_engine(settings.database_url.get_secret_value())
+    engine = store_engine(settings)
     default = settings.default_account_settings
     total = 0
     try:

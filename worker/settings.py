@@ -6,15 +6,47 @@ environment anywhere else.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, Literal
+from pathlib import Path
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from events.durations import parse_duration
 from policies.state import AccountSettings
 
-_NEVER = {"", "never", "null", "none", "off"}
+
+def _duration(value: object) -> timedelta:
+    duration = parse_duration(value, text=True)
+    assert duration is not None  # parse_duration refuses Never unless allowed
+    return duration
+
+
+def _duration_or_never(value: object) -> timedelta | None:
+    return parse_duration(value, allow_never=True, text=True)
+
+
+def _seconds(value: object) -> float:
+    return _duration(value).total_seconds()
+
+
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    """$XDG_DATA_HOME/convlife, or ~/.local/share/convlife (the XDG default)."""
+    base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "convlife"
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+"""A duration of the one language (events/durations.py): P7D, PT24H, 3600."""
+
+DurationOrNever = Annotated[timedelta | None, BeforeValidator(_duration_or_never)]
+"""The same, or `never`."""
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+"""A duration of the one language, held as float seconds: 0.5 and PT0.5S are the same."""
 
 
 class Settings(BaseSettings):
@@ -24,39 +56,46 @@ class Settings(BaseSettings):
         default=SecretStr("redis://localhost:6379/0"),
         description="Celery broker (Redis). Secret: it may carry a password; never logged.",
     )
+    data_dir: Path = Field(
+        default_factory=lambda: default_data_dir(os.environ),
+        description="Where the default SQLite store lives: $XDG_DATA_HOME/convlife, or "
+        "~/.local/share/convlife.",
+    )
     database_url: SecretStr = Field(
-        default=SecretStr("sqlite:///convlife.db"),
-        description="SQLAlchemy URL of the store: sqlite:///FILE or postgresql+psycopg://...",
+        default=SecretStr(""),
+        description="SQLAlchemy URL of the store: sqlite:///FILE or postgresql+psycopg://...; "
+        "default: sqlite:///DATA_DIR/convlife.db. A relative SQLite path is resolved once, "
+        "against the directory the process starts in.",
     )
     redis_url: SecretStr | None = Field(
         default=None,
         description="Redis for the decision and dead-letter streams; default: the broker's.",
     )
 
-    default_inactivity_close_after: timedelta | None = Field(
+    default_inactivity_close_after: DurationOrNever = Field(
         default=None, description="Auto-close setting of an account never configured (Never)."
     )
-    default_reassignment_window: timedelta | None = Field(
+    default_reassignment_window: DurationOrNever = Field(
         default=None, description="Reassignment window of an account never configured (none)."
     )
     default_bot_enabled: bool = False
 
-    sweep_interval: float = Field(
+    sweep_interval: Seconds = Field(
         default=0.5, gt=0, description="Seconds between beat's sweeps for due conversations."
     )
     sweep_batch_size: int = Field(default=500, ge=1, description="Conversations closed per txn.")
-    sweep_time_budget: float = Field(
+    sweep_time_budget: Seconds = Field(
         default=5.0, gt=0, description="Seconds one sweep task may keep closing batches."
     )
-    relay_interval: float = Field(
+    relay_interval: Seconds = Field(
         default=2.0, gt=0, description="Seconds between relays of decisions not yet on Redis."
     )
-    max_clock_skew: timedelta = Field(
+    max_clock_skew: Duration = Field(
         default=timedelta(minutes=5),
         description="An event dated further than this in the future is dead-lettered.",
     )
     max_event_bytes: int = Field(default=64 * 1024, ge=1024)
-    idempotency_retention: timedelta = Field(
+    idempotency_retention: Duration = Field(
         default=timedelta(days=30),
         description="How long applied event ids are kept to recognise redeliveries.",
     )
@@ -64,17 +103,32 @@ class Settings(BaseSettings):
         default=3600, ge=10, description="Seconds before Redis redelivers an unacked message."
     )
     concurrency: int | None = Field(default=None, ge=1, description="Worker processes.")
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Python logging level (any case)."
+    )
     log_format: Literal["text", "json"] = Field(
         default="text", description="json: one JSON object per log line, with ids as fields."
     )
 
-    @field_validator("default_inactivity_close_after", "default_reassignment_window", mode="before")
+    @model_validator(mode="after")
+    def _store_resolved_once(self) -> Self:
+        # The old default, sqlite:///convlife.db, named a different file in every directory a
+        # command ran from: `settings show` elsewhere read an empty store. Resolved here, once,
+        # every command of a shell reads the same file.
+        url = self.database_url.get_secret_value()
+        if not url:
+            url = f"sqlite:///{self.data_dir.expanduser().resolve() / 'convlife.db'}"
+        elif url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            path = url.removeprefix("sqlite:///").partition("?")
+            if path[0] and path[0] != ":memory:":
+                url = f"sqlite:///{Path(path[0]).resolve()}{path[1]}{path[2]}"
+        object.__setattr__(self, "database_url", SecretStr(url))
+        return self
+
+    @field_validator("log_level", mode="before")
     @classmethod
-    def _never(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() in _NEVER:
-            return None
-        return value
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @property
     def streams_redis_url(self) -> str:

@@ -74,7 +74,7 @@ BAD: dict[str, tuple[Bad, str]] = {
             **event("account.settings_updated", a, T0, inactivity_close_after=-5),
             "marker": m,
         },
-        "inactivity_close_after: Value error, a duration must be positive",
+        "inactivity_close_after: Value error, -5 is not a valid duration",
     ),
     "oversized": (
         lambda a, m: {**inbound(a, T0), "marker": m, "pad": "x" * 70_000},

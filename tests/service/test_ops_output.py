@@ -15,6 +15,7 @@ from tests.service.builders import T0, agent_close, inbound, minutes, opened
 from tests.service.conftest import Service
 from tests.support import new_id
 from worker import cli, ops
+from worker.errors import UsageError
 from worker.settings import Settings
 
 RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -74,6 +75,9 @@ def test_settings_show_prints_a_hostile_account_id_escaped(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out = run(settings, capsys, "settings", "show", f"acct{HOSTILE}")
+    assert code == 0
+    assert RAW_CONTROL.search(out) is None
+    code, out = run(settings, capsys, "settings", "show", "--json", f"acct{HOSTILE}")
     assert code == 0
     assert RAW_CONTROL.search(out) is None
     assert json.loads(out)["account_id"] == f"acct{HOSTILE}"
@@ -144,8 +148,8 @@ def test_decisions_export_prints_the_accounts_decisions_from_the_database_oldest
 def test_decisions_export_without_since_is_a_usage_error(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _ = run(settings, capsys, "decisions", "export")
-    assert code == 2
+    with pytest.raises(UsageError, match="export needs --since"):
+        run(settings, capsys, "decisions", "export")
 
 
 def dead_letter_of(service: Service, account: str, payload: Any) -> int:

@@ -10,11 +10,11 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from events.decisions import AutoClosed, ContactRouted, Route, parse_decision
+from events.durations import MAX_DURATION, forms
 from events.models import (
     EARLIEST,
     EVENT_TYPES,
     LATEST,
-    MAX_DURATION,
     AccountSettingsUpdated,
     ContactInbound,
     Event,
@@ -441,7 +441,7 @@ def test_a_zero_or_negative_duration_is_refused_and_null_is_the_way_to_say_never
     field: str, given: object
 ) -> None:
     assert reason_of({**VALID["account.settings_updated"], field: given}) == (
-        f"{field}: Value error, a duration must be positive (use null for Never)"
+        f"{field}: Value error, {given!r} is not a valid duration: {forms(allow_never=True)}"
     )
 
 
@@ -460,8 +460,8 @@ def test_a_duration_longer_than_a_hundred_years_is_refused_as_a_typo() -> None:
         parse_event({**settings, "inactivity_close_after": "P36500D"}), AccountSettingsUpdated
     )
     assert reason_of({**settings, "inactivity_close_after": "P36501D"}) == (
-        "inactivity_close_after: Value error, a duration must be at most 100 years "
-        "(P36500D; null for Never)"
+        "inactivity_close_after: Value error, 'P36501D' is not a valid duration: "
+        f"{forms(allow_never=True)}"
     )
 
 

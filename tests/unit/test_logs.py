@@ -131,3 +131,20 @@ def test_a_json_log_line_has_no_raw_control_characters_and_keeps_the_values(
     record = json.loads(line)
     assert (record["account_id"], record["event_id"]) == (f"acme{HOSTILE_ID}", HOSTILE_ID)
     assert record["reason"] == "unknown_type"
+
+
+def test_a_text_log_line_carries_the_same_ids_as_a_json_one() -> None:
+    root = logging.getLogger()
+    kept = (root.handlers[:], root.level)
+    try:
+        logs.configure("INFO", "text")
+        formatter = root.handlers[0].formatter
+    finally:
+        root.handlers[:], level = kept
+        root.setLevel(level)
+    assert formatter is not None
+    record = logging.LogRecord("convlife.decisions", logging.INFO, "", 0, "routed", (), None)
+    record.__dict__.update(account_id="acme", conversation_id="c1", event_id="e4", agent_id=None)
+    assert formatter.format(record).endswith(
+        " INFO convlife.decisions routed account_id=acme conversation_id=c1 event_id=e4"
+    )
