@@ -1,45 +1,39 @@
 """The one place that wires convlife: settings -> Celery app with its tasks.
 
-Tasks are transport adapters: decode, call a handler with the runtime and the clock, map
-errors to retries. The logic lives in worker/ingest.py and worker/deadlines.py.
+Tasks are transport adapters: decode, call a handler with the runtime and the clock, map its
+outcome to ack or retry. The logic lives in worker/deliveries.py (what to do with a message that
+fails), worker/ingest.py and worker/deadlines.py.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Celery, Task
+from celery.exceptions import Reject
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import OperationalError
 
 from events.names import INGEST_TASK, PRUNE_TASK, RELAY_TASK, SWEEP_TASK
-from events.parsing import raw_text
 from store import outbox
-from worker import deadlines, ingest, logs, metrics, retention
+from worker import deadlines, deliveries, retention
 from worker.celery_config import celery_config
-from worker.runtime import LazyRuntime, Runtime
+from worker.failures import first_line, retry_delay
+from worker.runtime import LazyRuntime
 from worker.settings import Settings
 
 log = logging.getLogger("convlife.worker")
 
 TRANSIENT = (OperationalError, RedisConnectionError, RedisTimeoutError)
-"""Errors that pass: the database or Redis is away, a deadlock. The task is retried."""
-
-MAX_POISON_RETRIES = 3
-"""How often a single event that makes the handler fail unexpectedly is tried."""
+"""Errors the periodic tasks (sweep, prune, relay) only log: the next tick does their work."""
 
 
 def utcnow() -> datetime:
     """convlife's one clock: the worker's, in UTC."""
     return datetime.now(UTC)
-
-
-def _retry_delay(retries: int) -> int:
-    # Short and capped, well under the visibility timeout: an ETA this short is harmless.
-    return min(1 << min(retries, 5), 30)
 
 
 def create_app(settings: Settings) -> Celery:
@@ -51,42 +45,20 @@ def create_app(settings: Settings) -> Celery:
 
     @app.task(name=INGEST_TASK, bind=True, max_retries=None)
     def ingest_task(self: Task, payload: Any) -> dict[str, int]:
-        """Apply a batch of events (or one event)."""
-        try:
-            result = ingest.ingest(payload, runtime.get(), utcnow())
-        except TRANSIENT as error:
-            log.warning("ingest: %s; retrying", _first_line(error))
-            raise self.retry(countdown=_retry_delay(self.request.retries)) from None
-        except Exception as error:
-            items = ingest.split_payload(payload)
-            if len(items) > 1:
-                # Find the poison: each event alone, so one bad event cannot hold up the rest.
-                log.error("ingest batch failed (%s); splitting it", _first_line(error))
-                for item in items:
-                    self.apply_async(args=[[item]])
-                return {"split": len(items)}
-            if self.request.retries < MAX_POISON_RETRIES:
-                raise self.retry(countdown=_retry_delay(self.request.retries)) from None
-            _dead_letter_poison(runtime, items[0] if items else payload, error)
+        """Apply a batch of events (or one event): the handler decides, this maps its outcome
+        onto the broker. Only an applied, split or dead-lettered message is acked."""
+        outcome = _handle(payload, runtime, self.request.retries)
+        if isinstance(outcome, deliveries.RetryLater):
+            _retry(self, outcome.delay)
+        if isinstance(outcome, deliveries.Split):
+            _publish_parts(self, outcome.parts)
+            return {"split": len(outcome.parts)}
+        if isinstance(outcome, deliveries.DeadLettered):
             return {"dead_lettered": 1}
-        if result.decisions or result.dead_lettered:
-            outbox.relay(
-                runtime.get().engine,
-                runtime.get().redis,
-                utcnow(),
-                only=[decision.decision_id for decision in result.decisions],
-                with_dead_letters=result.dead_lettered > 0,
-            )
-        observe(
-            runtime.get(),
-            event_types=result.applied_types,
-            dead_letter_errors=result.dead_letter_errors,
-            made=result.decisions,
-        )
         return {
-            "applied": result.applied,
-            "duplicates": result.duplicates,
-            "dead_lettered": result.dead_lettered,
+            "applied": outcome.result.applied,
+            "duplicates": outcome.result.duplicates,
+            "dead_lettered": outcome.result.dead_lettered,
         }
 
     @app.task(name=SWEEP_TASK, bind=True, max_retries=3)
@@ -96,7 +68,7 @@ def create_app(settings: Settings) -> Celery:
             return deadlines.sweep(runtime.get(), utcnow)
         except TRANSIENT as error:
             # The next beat tick sweeps again; no retry needed, nothing is lost.
-            log.warning("sweep: %s", _first_line(error))
+            log.warning("sweep: %s", first_line(error))
             return 0
 
     @app.task(name=PRUNE_TASK)
@@ -105,7 +77,7 @@ def create_app(settings: Settings) -> Celery:
         try:
             return retention.prune(runtime.get(), utcnow())
         except TRANSIENT as error:
-            log.warning("prune: %s", _first_line(error))
+            log.warning("prune: %s", first_line(error))
             return 0
 
     @app.task(name=RELAY_TASK)
@@ -114,30 +86,44 @@ def create_app(settings: Settings) -> Celery:
         try:
             return outbox.relay(runtime.get().engine, runtime.get().redis, utcnow())
         except TRANSIENT as error:
-            log.warning("relay: %s", _first_line(error))
+            log.warning("relay: %s", first_line(error))
             return 0
 
     return app
 
 
-def _dead_letter_poison(runtime: LazyRuntime, item: Any, error: Exception) -> None:
-    reason = f"processing failed: {type(error).__name__}: {_first_line(error)}"
-    now = utcnow()
-    with runtime.get().engine.begin() as connection:
-        outbox.add_dead_letter(connection, raw=raw_text(item), error=reason, received_at=now)
-    logs.dead_letter(reason, None, None)
-    outbox.relay(runtime.get().engine, runtime.get().redis, now)
-    observe(runtime.get(), dead_letter_errors=[reason])
-
-
-def observe(runtime: Runtime, **counts: Any) -> None:
-    """Add to the shared metrics; a metrics failure never fails work already committed."""
+def _handle(payload: Any, runtime: LazyRuntime, retries: int) -> deliveries.Outcome:
     try:
-        metrics.record(runtime.redis, **counts)
-    except TRANSIENT as error:
-        log.warning("metrics not recorded: %s", _first_line(error))
+        return deliveries.handle(payload, runtime.get(), utcnow(), attempt=retries)
+    except Exception as error:
+        # The handler maps every failure it knows; anything else is a bug of ours, never the
+        # message's fault: retry, do not ack.
+        log.exception("ingest handler failed unexpectedly; retrying")
+        delay = retry_delay(retries, runtime.settings.visibility_timeout)
+        return deliveries.RetryLater(delay, first_line(error))
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+def _retry(task: Task, countdown: float) -> NoReturn:
+    """Re-publish the message with a countdown, then ack this delivery (Celery's retry).
+
+    When the broker cannot take the retry, Celery's retry rejects the message without
+    requeueing it, which on Redis deletes it. Hand it back instead; if the broker cannot even
+    take it back, the message stays unacked in the broker and comes back after the visibility
+    timeout. Either way nothing is acked away.
+    """
+    try:
+        raise task.retry(countdown=countdown)
+    except Reject as unscheduled:
+        log.warning("retry not scheduled (%s); message handed back", unscheduled.reason)
+        raise Reject(unscheduled.reason, requeue=True) from None
+
+
+def _publish_parts(task: Task, parts: list[list[object]]) -> None:
+    """Publish each part as its own message; if any cannot be published, hand the whole
+    message back (parts already sent are applied twice at worst, which changes nothing)."""
+    try:
+        for part in parts:
+            task.apply_async(args=[part])
+    except Exception as error:
+        log.warning("split not published (%s); message handed back", first_line(error))
+        raise Reject(first_line(error), requeue=True) from None

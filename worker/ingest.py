@@ -86,9 +86,29 @@ def validate(
     return valid, invalid
 
 
+def capped(items: list[object], cap: int) -> tuple[list[object], list[InvalidEvent]]:
+    """The first `cap` items, and the rest as refusals (each dead-lettered, so it can be
+    replayed): one huge message must not hold a worker's memory or come back forever."""
+    beyond = [
+        InvalidEvent(
+            f"beyond the {cap} events one message may carry "
+            f"(item {index + 1} of {len(items)}); replay it in another message",
+            raw_text(item),
+            _event_id_of(item),
+        )
+        for index, item in enumerate(items[cap:], start=cap)
+    ]
+    return items[:cap], beyond
+
+
 def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
-    """Apply one task's payload in one transaction; `now` is convlife's clock (UTC)."""
-    valid, invalid = validate(split_payload(payload), runtime, now)
+    """Apply one task's payload in one transaction; `now` is convlife's clock (UTC).
+
+    At most `max_events_per_message` events are applied; the rest are dead-lettered.
+    """
+    items, beyond = capped(split_payload(payload), runtime.settings.max_events_per_message)
+    valid, invalid = validate(items, runtime, now)
+    invalid += beyond
     result = IngestResult(
         dead_lettered=len(invalid), dead_letter_errors=[error.reason for error in invalid]
     )
@@ -110,8 +130,12 @@ def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
         result.duplicates = len(valid) - len(fresh)
         result.applied = len(fresh)
         result.applied_types = [event.type for event in fresh]
-        result.decisions = apply_events(connection, fresh, runtime, now)
-        outbox.add_decisions(connection, result.decisions)
+        decided = apply_events(connection, fresh, runtime, now)
+        # A redelivery after its event ids were pruned decides again, with the same decision
+        # ids: the decision stored the first time stands, and only what is stored now is
+        # logged, counted and relayed.
+        stored = set(outbox.add_decisions(connection, decided))
+        result.decisions = [decision for decision in decided if decision.decision_id in stored]
     for error in invalid:
         logs.dead_letter(error.reason, _account_of(error.raw), error.event_id)
     for made in result.decisions:
@@ -149,10 +173,7 @@ def apply_events(
     accounts = {e.account_id for e in activity} | {e.account_id for e in inbound}
     settings = configuration.account_settings(connection, accounts, default)
     owners = configuration.line_owners(connection, {(e.account_id, e.line_id) for e in inbound})
-    active = configuration.agents_active(
-        connection,
-        {(c.account_id, c.closing_agent_id) for c in states.values() if c.closing_agent_id},
-    )
+    active = configuration.agents_active(connection, _agents_routing_may_ask(states, activity))
     by_contact_line: dict[ContactLineKey, set[ConversationKey]] = defaultdict(set)
     for key, state in states.items():
         by_contact_line[(state.account_id, state.contact_id, state.line_id)].add(key)
@@ -199,6 +220,24 @@ def apply_events(
     return decisions
 
 
+def _agents_routing_may_ask(
+    states: dict[ConversationKey, Conversation], activity: list[ConversationEvent]
+) -> set[tuple[str, str]]:
+    """Every agent whose active flag a routing decision of this batch may need.
+
+    A decision asks about the agent who closed the contact's last conversation, as that
+    conversation stands when the contact writes, which may be after this batch's own events
+    (a close earlier in the same batch). So: the closing agents of the conversations as
+    loaded, and every agent this batch's conversation events name.
+    """
+    named = {(c.account_id, c.closing_agent_id) for c in states.values() if c.closing_agent_id}
+    for event in activity:
+        agent_id = getattr(event, "agent_id", None)
+        if isinstance(agent_id, str):
+            named.add((event.account_id, agent_id))
+    return named
+
+
 def _apply_configuration(
     connection: Connection, events: list[Event], default: AccountSettings
 ) -> dict[str, AccountSettings]:
@@ -220,6 +259,11 @@ def _apply_configuration(
         elif isinstance(event, AgentUpdated):
             configuration.apply_agent(connection, event)
     return rescheduled
+
+
+def _event_id_of(item: object) -> str | None:
+    event_id = item.get("event_id") if isinstance(item, dict) else None
+    return event_id if isinstance(event_id, str) else None
 
 
 def _account_of(raw: str) -> str | None:

@@ -56,6 +56,8 @@ def dead_letter_reason(error: str) -> str:
         return "future"
     if error.startswith("processing failed"):
         return "poison"
+    if error.startswith("beyond the"):
+        return "too_many_events"
     if error.startswith("an event is a JSON object"):
         return "not_an_object"
     return "invalid_field"

@@ -61,8 +61,18 @@ class Settings(BaseSettings):
         description="How long applied event ids are kept to recognise redeliveries.",
     )
     visibility_timeout: int = Field(
-        default=3600, ge=10, description="Seconds before Redis redelivers an unacked message."
+        default=90,
+        ge=10,
+        description="Seconds before Redis redelivers an unacked message (a killed worker's "
+        "batch); every task is bounded well under it (worker/celery_config.py).",
     )
+    # --- ingest limits and retries (issue 9: the per-message cap, the retry rule) ---------
+    max_events_per_message: int = Field(
+        default=1000,
+        ge=1,
+        description="Events applied from one message; the rest are dead-lettered for replay.",
+    )
+    # ------------------------------------------------------------------------------------
     concurrency: int | None = Field(default=None, ge=1, description="Worker processes.")
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = Field(
