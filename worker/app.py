@@ -8,27 +8,28 @@ fails), worker/ingest.py and worker/deadlines.py.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from celery import Celery, Task
 from celery.exceptions import Reject
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import OperationalError
 
 from events.names import INGEST_TASK, PRUNE_TASK, RELAY_TASK, SWEEP_TASK
 from store import outbox
 from worker import deadlines, deliveries, retention
 from worker.celery_config import celery_config
-from worker.failures import first_line, retry_delay
-from worker.runtime import LazyRuntime
+from worker.failures import (
+    Fault,
+    drop_pooled_connections_after,
+    fault_of,
+    first_line,
+    retry_delay,
+)
+from worker.runtime import LazyRuntime, Runtime
 from worker.settings import Settings
 
 log = logging.getLogger("convlife.worker")
-
-TRANSIENT = (OperationalError, RedisConnectionError, RedisTimeoutError)
-"""Errors the periodic tasks (sweep, prune, relay) only log: the next tick does their work."""
 
 
 def utcnow() -> datetime:
@@ -61,35 +62,37 @@ def create_app(settings: Settings) -> Celery:
             "dead_lettered": outcome.result.dead_lettered,
         }
 
-    @app.task(name=SWEEP_TASK, bind=True, max_retries=3)
-    def sweep_task(self: Task) -> int:
+    @app.task(name=SWEEP_TASK)
+    def sweep_task() -> int:
         """Close every conversation that is due (batch after batch, time-bounded)."""
-        try:
-            return deadlines.sweep(runtime.get(), utcnow)
-        except TRANSIENT as error:
-            # The next beat tick sweeps again; no retry needed, nothing is lost.
-            log.warning("sweep: %s", first_line(error))
-            return 0
+        return _periodic("sweep", runtime, lambda ready: deadlines.sweep(ready, utcnow))
 
     @app.task(name=PRUNE_TASK)
     def prune_task() -> int:
         """Forget applied event ids older than the retention, in bounded deletes."""
-        try:
-            return retention.prune(runtime.get(), utcnow())
-        except TRANSIENT as error:
-            log.warning("prune: %s", first_line(error))
-            return 0
+        return _periodic("prune", runtime, lambda ready: retention.prune(ready, utcnow()))
 
     @app.task(name=RELAY_TASK)
     def relay_task() -> int:
         """Publish decisions and dead letters that are committed but not yet on Redis."""
-        try:
-            return outbox.relay(runtime.get().engine, runtime.get().redis, utcnow())
-        except TRANSIENT as error:
-            log.warning("relay: %s", first_line(error))
-            return 0
+        return _periodic(
+            "relay", runtime, lambda ready: outbox.relay(ready.engine, ready.redis, utcnow())
+        )
 
     return app
+
+
+def _periodic(name: str, runtime: LazyRuntime, work: Callable[[Runtime], int]) -> int:
+    """Run a periodic task's work. An error of the surroundings is only logged: the next tick
+    does the same work, nothing is lost."""
+    try:
+        return work(runtime.get())
+    except Exception as error:
+        if fault_of(error) is not Fault.ENVIRONMENT:
+            raise
+        log.warning("%s: %s", name, first_line(error))
+        drop_pooled_connections_after(error, runtime.get().engine)
+        return 0
 
 
 def _handle(payload: Any, runtime: LazyRuntime, retries: int) -> deliveries.Outcome:

@@ -25,7 +25,13 @@ from events.decisions import AutoClosed, ContactRouted
 from events.parsing import raw_text
 from store import outbox
 from worker import ingest, logs, metrics
-from worker.failures import Fault, fault_of, first_line, retry_delay
+from worker.failures import (
+    Fault,
+    drop_pooled_connections_after,
+    fault_of,
+    first_line,
+    retry_delay,
+)
 from worker.runtime import Runtime
 
 log = logging.getLogger("convlife.worker")
@@ -91,6 +97,7 @@ def _failed(
     reason = f"{type(error).__name__}: {first_line(error)}"
     if fault_of(error) is Fault.ENVIRONMENT:
         log.warning("ingest: %s; retrying", reason)
+        drop_pooled_connections_after(error, runtime.engine)
         return later(reason)
     items = ingest.split_payload(payload)
     if len(items) > 1:

@@ -16,6 +16,7 @@ from enum import Enum
 from billiard.exceptions import SoftTimeLimitExceeded  # type: ignore[import-untyped]
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -71,6 +72,15 @@ def fault_of(error: BaseException) -> Fault:
         if isinstance(sqlstate, str) and sqlstate[:2] in _ENVIRONMENT_SQLSTATE_CLASSES:
             return Fault.ENVIRONMENT
     return Fault.EVENT
+
+
+def drop_pooled_connections_after(error: BaseException, engine: Engine) -> None:
+    """After a database error of the surroundings, close the pool's idle connections, so the
+    next attempt connects afresh. After a failover, a pooled connection may still reach the old
+    primary, now a read-only replica, and would fail every retry (pre-ping only checks that it
+    answers)."""
+    if isinstance(error, DBAPIError) and fault_of(error) is Fault.ENVIRONMENT:
+        engine.dispose()
 
 
 def retry_delay(attempt: int, visibility_timeout: float, rng: random.Random | None = None) -> float:
