@@ -43,8 +43,10 @@ def create_app(settings: Settings) -> Celery:
     app.conf.update(celery_config(settings))
     runtime = LazyRuntime(settings)
     app.conf.convlife_runtime = runtime
+    # shared=False: the tasks belong to this app only (Celery would otherwise add them to every
+    # app the process creates, and a second app, as in the tests, warns of duplicates).
 
-    @app.task(name=INGEST_TASK, bind=True, max_retries=None)
+    @app.task(name=INGEST_TASK, bind=True, max_retries=None, shared=False)
     def ingest_task(self: Task, payload: Any) -> dict[str, int]:
         """Apply a batch of events (or one event): the handler decides, this maps its outcome
         onto the broker. Only an applied, split or dead-lettered message is acked."""
@@ -62,17 +64,17 @@ def create_app(settings: Settings) -> Celery:
             "dead_lettered": outcome.result.dead_lettered,
         }
 
-    @app.task(name=SWEEP_TASK)
+    @app.task(name=SWEEP_TASK, shared=False)
     def sweep_task() -> int:
         """Close every conversation that is due (batch after batch, time-bounded)."""
         return _periodic("sweep", runtime, lambda ready: deadlines.sweep(ready, utcnow))
 
-    @app.task(name=PRUNE_TASK)
+    @app.task(name=PRUNE_TASK, shared=False)
     def prune_task() -> int:
         """Forget applied event ids older than the retention, in bounded deletes."""
         return _periodic("prune", runtime, lambda ready: retention.prune(ready, utcnow()))
 
-    @app.task(name=RELAY_TASK)
+    @app.task(name=RELAY_TASK, shared=False)
     def relay_task() -> int:
         """Publish decisions and dead letters that are committed but not yet on Redis."""
         return _periodic(
