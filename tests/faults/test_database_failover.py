@@ -80,7 +80,8 @@ def test_a_connection_pool_timeout_loses_nothing_and_dead_letters_nothing(stack:
     stack.start("worker", "--pool", "threads", "--concurrency", "8")
     stack.start("beat")
     # Hold the first account's batches (each waits for this lock holding its connection).
-    held = create_engine(stack.database_url).connect()
+    holder = create_engine(stack.database_url)
+    held = holder.connect()
     held.execute(
         text("SELECT pg_advisory_lock(:class, hashtext(:account))"),
         {"class": 0x636C, "account": f"{driver.run}-a0"},
@@ -90,6 +91,7 @@ def test_a_connection_pool_timeout_loses_nothing_and_dead_letters_nothing(stack:
         time.sleep(4)
     finally:
         held.close()
+        holder.dispose()  # the session ends, and its lock with it
 
     assert_nothing_lost_or_doubled(stack, driver, len(events))
     assert stack.count(driver, len(events)).dead_lettered == 0
