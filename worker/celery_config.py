@@ -43,15 +43,16 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         # A crash must not strand a batch. Redis hands an unacked message (one a worker took and
         # never acked: it was SIGKILLed, OOM-killed, lost its machine) to another worker only
-        # after the visibility timeout. So the timeout is short, 90 s by default (it was an
+        # after the visibility timeout. So the timeout is short, 60 s by default (it was an
         # hour: a killed worker's batch waited an hour), and every task is bounded well under
-        # it, so a live worker's message is never handed out twice:
-        # - a task is stopped at a third of the timeout (hard limit; the soft limit at a quarter
-        #   raises inside the handler, which retries the batch), and a hard-limited task's
-        #   message is put back at once (task_acks_on_timeout False), not acked;
+        # it, so a live worker's message is not handed out twice (were it, the handlers are
+        # idempotent: twice is harmless, lost is not):
+        # - a task is stopped at a third of the timeout (hard limit, 20 s by default; the soft
+        #   limit at a quarter, 15 s, raises inside the handler, which retries the batch), and a
+        #   hard-limited task's message is put back at once (task_acks_on_timeout False);
         # - a message waits in a worker's prefetch behind at most one task (prefetch 1), so
         #   from taking it to acking it is at most two hard limits: two thirds of the timeout;
-        # - a retry's countdown is capped at a sixth of it (worker/failures.py: retry_delay),
+        # - a retry's countdown is capped at a sixth of it, 10 s (worker/failures.py),
         #   since the Redis transport holds an ETA message unacked until it runs;
         # - the sweep stops after its time budget (5 s), an ingest message carries at most
         #   CONVLIFE_MAX_EVENTS_PER_MESSAGE events (1,000: about a second).
@@ -63,7 +64,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # kombu looks for such messages every unacked_restore_interval x unacked_restore_throttle
         # seconds (10 x 10 by default: 100 s, whatever the timeout). Scan every tenth of the
         # timeout instead (at most a minute), so a dead worker's batch comes back at most a
-        # tenth after the timeout: 99 s by default; the scan is one ZRANGE. The scan's mutex
+        # tenth after the timeout: 66 s by default; the scan is one ZRANGE. The scan's mutex
         # expires within a sixth of the timeout, so a worker killed while scanning does not
         # hold the others off.
         "broker_transport_options": {

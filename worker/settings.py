@@ -61,7 +61,7 @@ class Settings(BaseSettings):
         description="How long applied event ids are kept to recognise redeliveries.",
     )
     visibility_timeout: int = Field(
-        default=90,
+        default=60,
         ge=10,
         description="Seconds before Redis redelivers an unacked message (a killed worker's "
         "batch); every task is bounded well under it (worker/celery_config.py).",

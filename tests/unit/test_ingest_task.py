@@ -53,7 +53,7 @@ def test_a_split_the_broker_cannot_take_hands_the_message_back(
     assert handed_back.value.requeue is True
 
 
-@pytest.mark.parametrize("timeout", [10, 90, 3600])
+@pytest.mark.parametrize("timeout", [10, 60, 3600])
 def test_every_task_is_bounded_well_under_the_visibility_timeout(timeout: int) -> None:
     config = celery_config(Settings(visibility_timeout=timeout))
     soft, hard = config["task_soft_time_limit"], config["task_time_limit"]
@@ -71,5 +71,5 @@ def test_by_default_a_killed_workers_batch_comes_back_within_two_minutes() -> No
     settings = Settings()
     transport = celery_config(settings)["broker_transport_options"]
     comes_back = settings.visibility_timeout + transport["unacked_restore_interval"]
-    assert comes_back <= 100
+    assert comes_back <= 70  # and the fault test measures it end to end
     assert settings.max_events_per_message == 1000
