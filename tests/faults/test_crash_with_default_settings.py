@@ -13,6 +13,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from events.names import INGEST_TASK
@@ -44,6 +45,7 @@ def ingest_batches_in_flight(stack: Stack) -> int:
     return sum(1 for raw in held if json.loads(raw)[0]["headers"]["task"] == INGEST_TASK)
 
 
+@pytest.mark.timeout(240)  # start-up, a first batch, then up to the 2 minutes under test
 def test_a_worker_killed_mid_batch_with_default_settings_has_every_event_decided_in_2_minutes(
     stack: Stack,
 ) -> None:
