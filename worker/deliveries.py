@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from events.decisions import AutoClosed, ContactRouted
-from events.parsing import raw_text
+from events.parsing import InvalidEvent, raw_text
 from store import outbox
 from worker import ingest, logs, metrics
 from worker.failures import (
@@ -130,6 +130,7 @@ def _split(items: list[object], runtime: Runtime, now: datetime, reason: str) ->
                         raw=refused.raw,
                         error=refused.reason,
                         received_at=now,
+                        account_id=ingest.account_of(refused.raw),
                         event_id=refused.event_id,
                     )
         except Exception as error:
@@ -140,9 +141,19 @@ def _split(items: list[object], runtime: Runtime, now: datetime, reason: str) ->
 
 
 def _dead_letter(runtime: Runtime, item: object, reason: str, now: datetime) -> None:
+    # As a refused event is kept: raw cut and storable, ids when the payload names them.
+    refused = InvalidEvent(reason, raw_text(item), ingest.event_id_of(item))
+    account_id, event_id = ingest.account_of(refused.raw), refused.event_id
     with runtime.engine.begin() as connection:
-        outbox.add_dead_letter(connection, raw=raw_text(item), error=reason, received_at=now)
-    logs.dead_letter(reason, None, None)
+        outbox.add_dead_letter(
+            connection,
+            raw=refused.raw,
+            error=refused.reason,
+            received_at=now,
+            account_id=account_id,
+            event_id=event_id,
+        )
+    logs.dead_letter(reason, account_id, event_id)
     _relay(runtime, now, only=[], with_dead_letters=True)
     _best_effort(runtime, dead_letter_errors=[reason])
 

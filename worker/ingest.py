@@ -94,7 +94,7 @@ def capped(items: list[object], cap: int) -> tuple[list[object], list[InvalidEve
             f"beyond the {cap} events one message may carry "
             f"(item {index + 1} of {len(items)}); replay it in another message",
             raw_text(item),
-            _event_id_of(item),
+            event_id_of(item),
         )
         for index, item in enumerate(items[cap:], start=cap)
     ]
@@ -119,7 +119,7 @@ def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
                 raw=error.raw,
                 error=error.reason,
                 received_at=now,
-                account_id=_account_of(error.raw),
+                account_id=account_of(error.raw),
                 event_id=error.event_id,
             )
         first_of_key: dict[tuple[str, str], Event] = {}
@@ -137,7 +137,7 @@ def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
         stored = set(outbox.add_decisions(connection, decided))
         result.decisions = [decision for decision in decided if decision.decision_id in stored]
     for error in invalid:
-        logs.dead_letter(error.reason, _account_of(error.raw), error.event_id)
+        logs.dead_letter(error.reason, account_of(error.raw), error.event_id)
     for made in result.decisions:
         logs.decision(made)
     return result
@@ -261,12 +261,13 @@ def _apply_configuration(
     return rescheduled
 
 
-def _event_id_of(item: object) -> str | None:
+def event_id_of(item: object) -> str | None:
+    """The event id a refused item names, if any, as a dead letter can store it."""
     event_id = item.get("event_id") if isinstance(item, dict) else None
-    return event_id if isinstance(event_id, str) else None
+    return storable(event_id)[:MAX_ID_KEPT] if isinstance(event_id, str) else None
 
 
-def _account_of(raw: str) -> str | None:
+def account_of(raw: str) -> str | None:
     """The account a refused payload names, when it can be read: dead letters are per account."""
     try:
         decoded = json.loads(raw)

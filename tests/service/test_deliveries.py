@@ -132,6 +132,7 @@ def test_after_a_split_the_others_apply_and_the_event_alone_is_dead_lettered_aft
     assert kinds == ["Applied", *poisoned, "Applied"]
     [letter] = dead_letters_of(service.runtime.engine, account)
     assert letter.error == f"processing failed: ValueError: cannot apply {poison}-1"
+    assert (letter.account_id, letter.event_id) == (account, f"{poison}-1")
     assert applied_of(service.runtime.engine, account) == 2
 
 
@@ -324,13 +325,14 @@ def test_a_redelivery_after_its_ids_were_pruned_reports_no_decision_it_did_not_s
     with service.runtime.engine.begin() as connection:  # what the retention prune does
         connection.execute(delete(processed_events).where(processed_events.c.account_id == account))
 
+    caplog.clear()
     with caplog.at_level(logging.INFO, logger="convlife"):
         again = handle(contact_writes, service.runtime, T0 + minutes(1))
 
     assert isinstance(again, Applied)
     assert again.result.applied == 1
     assert again.result.decisions == []
-    assert not [r for r in caplog.records if r.name == "convlife.decisions"]
+    assert not [r.getMessage() for r in caplog.records if r.name == "convlife.decisions"]
     [stored] = service.decisions(account)
     assert stored["decision_id"] == first.result.decisions[0].decision_id
     assert stored["decided_at"].startswith("2026-03-01T10:00:00")  # the first decision stands
