@@ -47,12 +47,12 @@ def create_app(settings: Settings) -> Celery:
     # app the process creates, and a second app, as in the tests, warns of duplicates).
 
     @app.task(name=INGEST_TASK, bind=True, max_retries=None, shared=False)
-    def ingest_task(self: Task, payload: Any) -> dict[str, int]:
+    def ingest_task(self: Task, payload: Any, own_failures: int = 0) -> dict[str, int]:
         """Apply a batch of events (or one event): the handler decides, this maps its outcome
         onto the broker. Only an applied, split or dead-lettered message is acked."""
-        outcome = _handle(payload, runtime, self.request.retries)
+        outcome = _handle(payload, runtime, self.request.retries, own_failures)
         if isinstance(outcome, deliveries.RetryLater):
-            _retry(self, outcome.delay)
+            _retry(self, outcome.delay, outcome.own_failures)
         if isinstance(outcome, deliveries.Split):
             _publish_parts(self, outcome.parts)
             return {"split": len(outcome.parts)}
@@ -97,18 +97,22 @@ def _periodic(name: str, runtime: LazyRuntime, work: Callable[[Runtime], int]) -
         return 0
 
 
-def _handle(payload: Any, runtime: LazyRuntime, retries: int) -> deliveries.Outcome:
+def _handle(
+    payload: Any, runtime: LazyRuntime, retries: int, own_failures: int
+) -> deliveries.Outcome:
     try:
-        return deliveries.handle(payload, runtime.get(), utcnow(), attempt=retries)
+        return deliveries.handle(
+            payload, runtime.get(), utcnow(), attempt=retries, own_failures=own_failures
+        )
     except Exception as error:
         # The handler maps every failure it knows; anything else is a bug of ours, never the
         # message's fault: retry, do not ack.
         log.exception("ingest handler failed unexpectedly; retrying")
         delay = retry_delay(retries, runtime.settings.visibility_timeout)
-        return deliveries.RetryLater(delay, first_line(error))
+        return deliveries.RetryLater(delay, first_line(error), own_failures)
 
 
-def _retry(task: Task, countdown: float) -> NoReturn:
+def _retry(task: Task, countdown: float, own_failures: int = 0) -> NoReturn:
     """Re-publish the message with a countdown, then ack this delivery (Celery's retry).
 
     When the broker cannot take the retry, Celery's retry rejects the message without
@@ -117,7 +121,7 @@ def _retry(task: Task, countdown: float) -> NoReturn:
     timeout. Either way nothing is acked away.
     """
     try:
-        raise task.retry(countdown=countdown)
+        raise task.retry(countdown=countdown, kwargs={"own_failures": own_failures})
     except Reject as unscheduled:
         log.warning("retry not scheduled (%s); message handed back", unscheduled.reason)
         raise Reject(unscheduled.reason, requeue=True) from None

@@ -50,6 +50,9 @@ class RetryLater:
     delay: float
     """Seconds; always far under the visibility timeout."""
     reason: str
+    own_failures: int = 0
+    """How often this single event has failed for its own reasons so far (carried with the
+    retry: retries for the surroundings' sake do not count)."""
 
 
 @dataclass(frozen=True)
@@ -72,13 +75,15 @@ def handle(
     runtime: Runtime,
     now: datetime,
     attempt: int = 0,
+    own_failures: int = 0,
     rng: random.Random | None = None,
 ) -> Outcome:
-    """Apply one message's payload; `attempt` is how many times it was retried before."""
+    """Apply one message's payload; `attempt` is how many times it was retried before (for
+    the backoff), `own_failures` how many of those were for the event's own reasons."""
     try:
         result = ingest.ingest(payload, runtime, now)
     except Exception as error:
-        return _failed(payload, error, runtime, now, attempt, rng)
+        return _failed(payload, error, runtime, now, (attempt, own_failures), rng)
     _after_commit(runtime, result, now)
     return Applied(result)
 
@@ -88,11 +93,14 @@ def _failed(
     error: Exception,
     runtime: Runtime,
     now: datetime,
-    attempt: int,
+    tries: tuple[int, int],
     rng: random.Random | None,
 ) -> Outcome:
-    def later(reason: str) -> RetryLater:
-        return RetryLater(retry_delay(attempt, runtime.settings.visibility_timeout, rng), reason)
+    attempt, own_failures = tries
+
+    def later(reason: str, own: int = own_failures) -> RetryLater:
+        delay = retry_delay(attempt, runtime.settings.visibility_timeout, rng)
+        return RetryLater(delay, reason, own)
 
     reason = f"{type(error).__name__}: {first_line(error)}"
     if fault_of(error) is Fault.ENVIRONMENT:
@@ -104,9 +112,9 @@ def _failed(
         # Find the poison: each event alone, so one bad event cannot hold up the rest.
         log.error("ingest batch failed (%s); splitting it", reason)
         return _split(items, runtime, now, reason) or later(reason)
-    if attempt + 1 < MAX_POISON_ATTEMPTS:
+    if own_failures + 1 < MAX_POISON_ATTEMPTS:
         log.warning("ingest of one event failed (%s); retrying", reason)
-        return later(reason)
+        return later(reason, own_failures + 1)
     dead = f"processing failed: {reason}"
     try:
         _dead_letter(runtime, items[0] if items else payload, dead, now)

@@ -119,13 +119,13 @@ def test_after_a_split_the_others_apply_and_the_event_alone_is_dead_lettered_aft
 
     outcomes: list[Outcome] = []
     for part in split.parts:
-        attempt = 0
+        attempt, own_failures = 0, 0
         while True:
-            outcome = handle(part, service.runtime, NOW, attempt=attempt)
+            outcome = handle(part, service.runtime, NOW, attempt, own_failures)
             outcomes.append(outcome)
             if not isinstance(outcome, RetryLater):
                 break
-            attempt += 1
+            attempt, own_failures = attempt + 1, outcome.own_failures
 
     kinds = [type(outcome).__name__ for outcome in outcomes]
     poisoned = ["RetryLater"] * (MAX_POISON_ATTEMPTS - 1) + ["DeadLettered"]
@@ -143,10 +143,22 @@ def test_a_single_event_that_keeps_failing_is_retried_with_a_short_growing_delay
     bad = {**opened(account), "event_id": f"{poison}-1"}
     delays = []
     for attempt in range(MAX_POISON_ATTEMPTS - 1):
-        outcome = handle(bad, service.runtime, NOW, attempt=attempt, rng=random.Random(1))
+        outcome = handle(bad, service.runtime, NOW, attempt, attempt, rng=random.Random(1))
         assert isinstance(outcome, RetryLater)
+        assert outcome.own_failures == attempt + 1
         delays.append(outcome.delay)
     assert 0 < delays[0] < delays[1] <= 30
+
+
+def test_retries_for_an_outage_do_not_use_up_an_events_own_tries(
+    service: Service, poison: str
+) -> None:
+    account = new_id("acct")
+    bad = {**opened(account), "event_id": f"{poison}-1"}
+    outcome = handle(bad, service.runtime, NOW, attempt=12, own_failures=0)
+    assert isinstance(outcome, RetryLater)
+    assert outcome.own_failures == 1
+    assert dead_letters_of(service.runtime.engine, account) == []
 
 
 def test_a_split_message_past_the_cap_dead_letters_the_rest_and_splits_the_first(
