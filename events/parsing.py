@@ -27,6 +27,7 @@ ReasonCode = Literal[
     "invalid_field",
     "future",
     "poison",
+    "too_many_events",
     "quarantined",
 ]
 """Why an event was refused, as a small fixed set: the metric label and a dead letter's `reason`.
@@ -38,6 +39,8 @@ ReasonCode = Literal[
 - `invalid_field`: a field missing, mistyped or out of bounds;
 - `future`: dated more than `CONVLIFE_MAX_CLOCK_SKEW` ahead of convlife's clock;
 - `poison`: valid, yet processing it failed for its own reasons, again and again;
+- `too_many_events`: past the most events one message may carry
+  (`CONVLIFE_MAX_EVENTS_PER_MESSAGE`); replay it in another message;
 - `quarantined`: not an event: a stored conversation the sweep could not read or close, set
   aside so it blocks no other (not to be replayed).
 """

@@ -37,11 +37,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 5, pool_timeout: float = 30.0, **kwargs: Any
+) -> Engine:
     """An engine for `url`. Connects lazily; call it after a fork, never at import time.
 
     SQLite gets WAL, a busy timeout, and `BEGIN IMMEDIATE` for every transaction, so that
-    several worker processes take the write lock up front instead of failing to upgrade.
+    several worker processes take the write lock up front instead of failing to upgrade; it
+    opens a connection per use, so the pool options (PostgreSQL: `pool_size` kept, as many
+    again at peak, `pool_timeout` seconds to wait for one) do not apply to it.
 
     `hide_parameters`: an error names the statement, never the values bound to it, so a
     payload's content (what a contact wrote, an id with a newline in it) never reaches a log.
@@ -51,7 +55,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **kwargs)
+    engine = create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=pool_timeout,
+        **kwargs,
+    )
     _configure_postgresql(engine)
     return engine
 

@@ -1,45 +1,40 @@
 """The one place that wires convlife: settings -> Celery app with its tasks.
 
-Tasks are transport adapters: decode, call a handler with the runtime and the clock, map
-errors to retries. The logic lives in worker/ingest.py and worker/deadlines.py.
+Tasks are transport adapters: decode, call a handler with the runtime and the clock, map its
+outcome to ack or retry. The logic lives in worker/deliveries.py (what to do with a message that
+fails), worker/ingest.py and worker/deadlines.py.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Celery, Task
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import OperationalError
+from celery.exceptions import Reject
 
 from events.names import INGEST_TASK, PRUNE_TASK, RELAY_TASK, SWEEP_TASK
-from events.parsing import refuse
 from store import outbox
-from worker import deadlines, ingest, logs, metrics, retention
+from worker import deadlines, deliveries, retention
 from worker.celery_config import celery_config
+from worker.failures import (
+    Fault,
+    drop_pooled_connections_after,
+    fault_of,
+    first_line,
+    retry_delay,
+)
 from worker.runtime import LazyRuntime, Runtime
 from worker.settings import Settings
 
 log = logging.getLogger("convlife.worker")
 
-TRANSIENT = (OperationalError, RedisConnectionError, RedisTimeoutError)
-"""Errors that pass: the database or Redis is away, a deadlock. The task is retried."""
-
-MAX_POISON_RETRIES = 3
-"""How often a single event that makes the handler fail unexpectedly is tried."""
-
 
 def utcnow() -> datetime:
     """convlife's one clock: the worker's, in UTC."""
     return datetime.now(UTC)
-
-
-def _retry_delay(retries: int) -> int:
-    # Short and capped, well under the visibility timeout: an ETA this short is harmless.
-    return min(1 << min(retries, 5), 30)
 
 
 def create_app(settings: Settings) -> Celery:
@@ -48,97 +43,96 @@ def create_app(settings: Settings) -> Celery:
     app.conf.update(celery_config(settings))
     runtime = LazyRuntime(settings)
     app.conf.convlife_runtime = runtime
+    # shared=False: the tasks belong to this app only (Celery would otherwise add them to every
+    # app the process creates, and a second app, as in the tests, warns of duplicates).
 
-    @app.task(name=INGEST_TASK, bind=True, max_retries=None)
-    def ingest_task(self: Task, payload: Any) -> dict[str, int]:
-        """Apply a batch of events (or one event)."""
-        try:
-            result = ingest.ingest(payload, runtime.get(), utcnow())
-        except TRANSIENT as error:
-            log.warning("ingest: %s; retrying", _first_line(error))
-            raise self.retry(countdown=_retry_delay(self.request.retries)) from None
-        except Exception as error:
-            items = ingest.split_payload(payload)
-            if len(items) > 1:
-                # Find the poison: each event alone, so one bad event cannot hold up the rest.
-                log.error("ingest batch failed (%s); splitting it", _first_line(error))
-                for item in items:
-                    self.apply_async(args=[[item]])
-                return {"split": len(items)}
-            if self.request.retries < MAX_POISON_RETRIES:
-                raise self.retry(countdown=_retry_delay(self.request.retries)) from None
-            _dead_letter_poison(runtime, items[0] if items else payload, error)
+    @app.task(name=INGEST_TASK, bind=True, max_retries=None, shared=False)
+    def ingest_task(self: Task, payload: Any, own_failures: int = 0) -> dict[str, int]:
+        """Apply a batch of events (or one event): the handler decides, this maps its outcome
+        onto the broker. Only an applied, split or dead-lettered message is acked."""
+        outcome = _handle(payload, runtime, self.request.retries, own_failures)
+        if isinstance(outcome, deliveries.RetryLater):
+            _retry(self, outcome.delay, outcome.own_failures)
+        if isinstance(outcome, deliveries.Split):
+            _publish_parts(self, outcome.parts)
+            return {"split": len(outcome.parts)}
+        if isinstance(outcome, deliveries.DeadLettered):
             return {"dead_lettered": 1}
-        if result.decisions or result.dead_lettered:
-            outbox.relay(
-                runtime.get().engine,
-                runtime.get().redis,
-                utcnow(),
-                only=[decision.decision_id for decision in result.decisions],
-                with_dead_letters=result.dead_lettered > 0,
-            )
-        observe(
-            runtime.get(),
-            event_types=result.applied_types,
-            dead_letter_reasons=result.dead_letter_reasons,
-            made=result.decisions,
-        )
         return {
-            "applied": result.applied,
-            "duplicates": result.duplicates,
-            "dead_lettered": result.dead_lettered,
+            "applied": outcome.result.applied,
+            "duplicates": outcome.result.duplicates,
+            "dead_lettered": outcome.result.dead_lettered,
         }
 
-    @app.task(name=SWEEP_TASK, bind=True, max_retries=3)
-    def sweep_task(self: Task) -> int:
+    @app.task(name=SWEEP_TASK, shared=False)
+    def sweep_task() -> int:
         """Close every conversation that is due (batch after batch, time-bounded)."""
-        try:
-            return deadlines.sweep(runtime.get(), utcnow)
-        except TRANSIENT as error:
-            # The next beat tick sweeps again; no retry needed, nothing is lost.
-            log.warning("sweep: %s", _first_line(error))
-            return 0
+        return _periodic("sweep", runtime, lambda ready: deadlines.sweep(ready, utcnow))
 
-    @app.task(name=PRUNE_TASK)
+    @app.task(name=PRUNE_TASK, shared=False)
     def prune_task() -> int:
         """Forget applied event ids older than the retention, in bounded deletes."""
-        try:
-            return retention.prune(runtime.get(), utcnow())
-        except TRANSIENT as error:
-            log.warning("prune: %s", _first_line(error))
-            return 0
+        return _periodic("prune", runtime, lambda ready: retention.prune(ready, utcnow()))
 
-    @app.task(name=RELAY_TASK)
+    @app.task(name=RELAY_TASK, shared=False)
     def relay_task() -> int:
         """Publish decisions and dead letters that are committed but not yet on Redis."""
-        try:
-            return outbox.relay(runtime.get().engine, runtime.get().redis, utcnow())
-        except TRANSIENT as error:
-            log.warning("relay: %s", _first_line(error))
-            return 0
+        return _periodic(
+            "relay", runtime, lambda ready: outbox.relay(ready.engine, ready.redis, utcnow())
+        )
 
     return app
 
 
-def _dead_letter_poison(runtime: LazyRuntime, item: Any, error: Exception) -> None:
-    reason = f"processing failed: {type(error).__name__}: {_first_line(error)}"
-    poison = refuse(item, reason, "poison")
-    now = utcnow()
-    with runtime.get().engine.begin() as connection:
-        outbox.add_invalid(connection, poison, now)
-    logs.dead_letter(poison.reason, poison.account_id, poison.event_id, poison.code)
-    outbox.relay(runtime.get().engine, runtime.get().redis, now)
-    observe(runtime.get(), dead_letter_reasons=[poison.code])
-
-
-def observe(runtime: Runtime, **counts: Any) -> None:
-    """Add to the shared metrics; a metrics failure never fails work already committed."""
+def _periodic(name: str, runtime: LazyRuntime, work: Callable[[Runtime], int]) -> int:
+    """Run a periodic task's work. An error of the surroundings is only logged: the next tick
+    does the same work, nothing is lost."""
     try:
-        metrics.record(runtime.redis, **counts)
-    except TRANSIENT as error:
-        log.warning("metrics not recorded: %s", _first_line(error))
+        return work(runtime.get())
+    except Exception as error:
+        if fault_of(error) is not Fault.ENVIRONMENT:
+            raise
+        log.warning("%s: %s", name, first_line(error))
+        drop_pooled_connections_after(error, runtime.get().engine)
+        return 0
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+def _handle(
+    payload: Any, runtime: LazyRuntime, retries: int, own_failures: int
+) -> deliveries.Outcome:
+    try:
+        return deliveries.handle(
+            payload, runtime.get(), utcnow(), attempt=retries, own_failures=own_failures
+        )
+    except Exception as error:
+        # The handler maps every failure it knows; anything else is a bug of ours, never the
+        # message's fault: retry, do not ack.
+        log.exception("ingest handler failed unexpectedly; retrying")
+        delay = retry_delay(retries, runtime.settings.visibility_timeout)
+        return deliveries.RetryLater(delay, first_line(error), own_failures)
+
+
+def _retry(task: Task, countdown: float, own_failures: int = 0) -> NoReturn:
+    """Re-publish the message with a countdown, then ack this delivery (Celery's retry).
+
+    When the broker cannot take the retry, Celery's retry rejects the message without
+    requeueing it, which on Redis deletes it. Hand it back instead; if the broker cannot even
+    take it back, the message stays unacked in the broker and comes back after the visibility
+    timeout. Either way nothing is acked away.
+    """
+    try:
+        raise task.retry(countdown=countdown, kwargs={"own_failures": own_failures})
+    except Reject as unscheduled:
+        log.warning("retry not scheduled (%s); message handed back", unscheduled.reason)
+        raise Reject(unscheduled.reason, requeue=True) from None
+
+
+def _publish_parts(task: Task, parts: list[list[object]]) -> None:
+    """Publish each part as its own message; if any cannot be published, hand the whole
+    message back (parts already sent are applied twice at worst, which changes nothing)."""
+    try:
+        for part in parts:
+            task.apply_async(args=[part])
+    except Exception as error:
+        log.warning("split not published (%s); message handed back", first_line(error))
+        raise Reject(first_line(error), requeue=True) from None

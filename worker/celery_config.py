@@ -41,18 +41,41 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         # One message at a time per process: a message is a batch of up to hundreds of events.
         "worker_prefetch_multiplier": 1,
-        # Redis redelivers an unacked message after this; it must exceed the longest task (a
-        # sweep is bounded by sweep_time_budget, an ingest batch by its size).
+        # A crash must not strand a batch. Redis hands an unacked message (one a worker took and
+        # never acked: it was SIGKILLed, OOM-killed, lost its machine) to another worker only
+        # after the visibility timeout. So the timeout is short, 60 s by default (it was an
+        # hour: a killed worker's batch waited an hour), and every task is bounded well under
+        # it, so a live worker's message is not handed out twice (were it, the handlers are
+        # idempotent: twice is harmless, lost is not):
+        # - a task is stopped at a third of the timeout (hard limit, 20 s by default; the soft
+        #   limit at a quarter, 15 s, raises inside the handler, which retries the batch), and a
+        #   hard-limited task's message is put back at once (task_acks_on_timeout False);
+        # - a message waits in a worker's prefetch behind at most one task (prefetch 1), so
+        #   from taking it to acking it is at most two hard limits: two thirds of the timeout;
+        # - a retry's countdown is capped at a sixth of it, 10 s (worker/failures.py),
+        #   since the Redis transport holds an ETA message unacked until it runs;
+        # - the sweep stops after its time budget (5 s), an ingest message carries at most
+        #   CONVLIFE_MAX_EVENTS_PER_MESSAGE events (1,000: about a second).
+        # We chose this over reclaiming a dead worker's messages at start (Sidekiq's
+        # super_fetch): kombu's `unacked` hash does not record which worker holds a message, so
+        # a reclaim needs a registry of its own and still needs this timeout for a worker that
+        # never comes back; the short timeout covers both.
         #
         # kombu looks for such messages every unacked_restore_interval x unacked_restore_throttle
         # seconds (10 x 10 by default: 100 s, whatever the timeout). Scan every tenth of the
-        # timeout instead (at most a minute), so a dead worker's batch comes back soon after
-        # the timeout; the scan is one ZRANGE.
+        # timeout instead (at most a minute), so a dead worker's batch comes back at most a
+        # tenth after the timeout: 66 s by default; the scan is one ZRANGE. The scan's mutex
+        # expires within a sixth of the timeout, so a worker killed while scanning does not
+        # hold the others off.
         "broker_transport_options": {
             "visibility_timeout": settings.visibility_timeout,
             "unacked_restore_interval": max(1, min(60, settings.visibility_timeout // 10)),
             "unacked_restore_throttle": 1,
+            "unacked_mutex_expire": max(2, min(300, settings.visibility_timeout // 6)),
         },
+        "task_soft_time_limit": settings.visibility_timeout / 4,
+        "task_time_limit": settings.visibility_timeout / 3,
+        "task_acks_on_timeout": False,
         "broker_connection_retry_on_startup": True,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "task_queues": [_queue(EVENTS_QUEUE), _queue(CLOSES_QUEUE), _queue(OUTBOX_QUEUE)],

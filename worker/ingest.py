@@ -86,9 +86,29 @@ def validate(
     return valid, invalid
 
 
+def capped(items: list[object], cap: int) -> tuple[list[object], list[InvalidEvent]]:
+    """The first `cap` items, and the rest as refusals (each dead-lettered, so it can be
+    replayed): one huge message must not hold a worker's memory or come back forever."""
+    beyond = [
+        refuse(
+            item,
+            f"beyond the {cap} events one message may carry "
+            f"(item {index + 1} of {len(items)}); replay it in another message",
+            "too_many_events",
+        )
+        for index, item in enumerate(items[cap:], start=cap)
+    ]
+    return items[:cap], beyond
+
+
 def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
-    """Apply one task's payload in one transaction; `now` is convlife's clock (UTC)."""
-    valid, invalid = validate(split_payload(payload), runtime, now)
+    """Apply one task's payload in one transaction; `now` is convlife's clock (UTC).
+
+    At most `max_events_per_message` events are applied; the rest are dead-lettered.
+    """
+    items, beyond = capped(split_payload(payload), runtime.settings.max_events_per_message)
+    valid, invalid = validate(items, runtime, now)
+    invalid += beyond
     result = IngestResult(
         dead_lettered=len(invalid), dead_letter_reasons=[error.code for error in invalid]
     )
@@ -103,8 +123,12 @@ def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
         result.duplicates = len(valid) - len(fresh)
         result.applied = len(fresh)
         result.applied_types = [event.type for event in fresh]
-        result.decisions = apply_events(connection, fresh, runtime, now)
-        outbox.add_decisions(connection, result.decisions)
+        decided = apply_events(connection, fresh, runtime, now)
+        # A redelivery after its event ids were pruned decides again, with the same decision
+        # ids: the decision stored the first time stands, and only what is stored now is
+        # logged, counted and relayed.
+        stored = set(outbox.add_decisions(connection, decided))
+        result.decisions = [decision for decision in decided if decision.decision_id in stored]
     for error in invalid:
         logs.dead_letter(error.reason, error.account_id, error.event_id, error.code)
     for made in result.decisions:
@@ -142,10 +166,7 @@ def apply_events(
     accounts = {e.account_id for e in activity} | {e.account_id for e in inbound}
     settings = configuration.account_settings(connection, accounts, default)
     owners = configuration.line_owners(connection, {(e.account_id, e.line_id) for e in inbound})
-    active = configuration.agents_active(
-        connection,
-        {(c.account_id, c.closing_agent_id) for c in states.values() if c.closing_agent_id},
-    )
+    active = configuration.agents_active(connection, _agents_routing_may_ask(states, activity))
     by_contact_line: dict[ContactLineKey, set[ConversationKey]] = defaultdict(set)
     for key, state in states.items():
         by_contact_line[(state.account_id, state.contact_id, state.line_id)].add(key)
@@ -190,6 +211,24 @@ def apply_events(
     for account_id, account_settings in rescheduled.items():
         reschedule_account(connection, account_id, account_settings)
     return decisions
+
+
+def _agents_routing_may_ask(
+    states: dict[ConversationKey, Conversation], activity: list[ConversationEvent]
+) -> set[tuple[str, str]]:
+    """Every agent whose active flag a routing decision of this batch may need.
+
+    A decision asks about the agent who closed the contact's last conversation, as that
+    conversation stands when the contact writes, which may be after this batch's own events
+    (a close earlier in the same batch). So: the closing agents of the conversations as
+    loaded, and every agent this batch's conversation events name.
+    """
+    named = {(c.account_id, c.closing_agent_id) for c in states.values() if c.closing_agent_id}
+    for event in activity:
+        agent_id = getattr(event, "agent_id", None)
+        if isinstance(agent_id, str):
+            named.add((event.account_id, agent_id))
+    return named
 
 
 def _apply_configuration(

@@ -27,7 +27,11 @@ class Runtime:
     def build(cls, settings: Settings) -> Runtime:
         return cls(
             settings=settings,
-            engine=make_engine(settings.database_url.get_secret_value()),
+            engine=make_engine(
+                settings.database_url.get_secret_value(),
+                pool_size=settings.database_pool_size,
+                pool_timeout=settings.database_pool_timeout,
+            ),
             redis=Redis.from_url(settings.streams_redis_url, health_check_interval=30),
         )
 

@@ -100,8 +100,29 @@ class Settings(BaseSettings):
         description="How long applied event ids are kept to recognise redeliveries.",
     )
     visibility_timeout: int = Field(
-        default=3600, ge=10, description="Seconds before Redis redelivers an unacked message."
+        default=60,
+        ge=10,
+        description="Seconds before Redis redelivers an unacked message (a killed worker's "
+        "batch); every task is bounded well under it (worker/celery_config.py).",
     )
+    # --- ingest limits and connections (issue 9: the per-message cap, the retry rule) -----
+    max_events_per_message: int = Field(
+        default=1000,
+        ge=1,
+        description="Events applied from one message; the rest are dead-lettered for replay.",
+    )
+    database_pool_size: int = Field(
+        default=5,
+        ge=1,
+        description="PostgreSQL connections each process keeps (and as many again at peak).",
+    )
+    database_pool_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a task waits for a pooled connection before its batch is retried "
+        "(under the tasks' time limit, so the error says what ran out).",
+    )
+    # ------------------------------------------------------------------------------------
     concurrency: int | None = Field(default=None, ge=1, description="Worker processes.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="Python logging level (any case)."

@@ -165,16 +165,12 @@ def test_the_dead_letter_metric_counts_reason_codes_never_error_texts(redis: Red
 def test_a_poison_dead_letter_keeps_the_account_event_id_and_its_code(
     service: Service, redis: Redis
 ) -> None:
-    from worker.app import _dead_letter_poison
-
-    class Lazy:
-        def get(self) -> Any:
-            return service.runtime
+    from worker import deliveries
 
     account = new_id("acct")
     poison = inbound(account, T0, event_id="ev-poison")
 
-    _dead_letter_poison(Lazy(), poison, RuntimeError("boom\nsecond line"))  # type: ignore[arg-type]
+    deliveries._dead_letter(service.runtime, poison, "processing failed: RuntimeError: boom", T0)
 
     [row] = rows_of(service, account)
     assert (row.reason, row.event_id) == ("poison", "ev-poison")

@@ -130,6 +130,7 @@ def test_the_reason_codes_are_the_documented_set() -> None:
         "invalid_field",
         "future",
         "poison",
+        "too_many_events",
         "quarantined",
     }
 
