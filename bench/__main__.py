@@ -53,6 +53,12 @@ def main() -> None:
             results["ingest_postgresql"] = workloads.ingest(
                 stage, stage.fresh_postgres(), events, "pg"
             )
+            print(
+                f"[bench] ingest through the HTTP gateway, PostgreSQL, {events} events", flush=True
+            )
+            results["ingest_http"] = workloads.http_ingest(
+                stage, stage.fresh_postgres(), events, "http"
+            )
             print(f"[bench] ingest, SQLite, {events} events", flush=True)
             results["ingest_sqlite"] = workloads.ingest(
                 stage, stage.fresh_sqlite(), events, "sqlite"
@@ -106,6 +112,7 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"{ratio:.1f}x; target >= 10,000/s and >= 10x: "
             f"{verdict(pg['events_per_second'] >= 10_000 and ratio >= 10)}",
         ),
+        *_http_rows(r),
         (
             "ingest, SQLite (events/s)",
             f"{lite['events_per_second']:,}",
@@ -147,6 +154,32 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             _redis_bytes(lag["redis_bytes_per_open_conversation"]),
             "target <= 200 (deadlines live in PostgreSQL)",
             verdict(lag["redis_bytes_per_open_conversation"] <= 200),
+        ),
+    ]
+
+
+def _http_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The gateway's figures beside the direct path's, from the same run (absent in results
+    written before the gateway existed)."""
+    http, pg = r.get("ingest_http"), r["ingest_postgresql"]
+    if http is None:
+        return []
+    direct_publish = round(pg["events"] / max(pg["publish_seconds"], 1e-9))
+    keeps_up = http["accepted_per_second"] >= pg["events_per_second"]
+    return [
+        (
+            "ingest over HTTP (gateway, PostgreSQL, events/s)",
+            f"{http['events_per_second']:,}",
+            f"direct Celery publish, same run: {pg['events_per_second']:,}/s",
+            f"{http['events_per_second'] / max(pg['events_per_second'], 1):.2f}x "
+            f"(signed POSTs of {http['batch']}, {http['clients']} keep-alive clients)",
+        ),
+        (
+            "gateway: events answered 202 per second",
+            f"{http['accepted_per_second']:,}",
+            f"direct publish (Publisher to Redis): {direct_publish:,}/s",
+            f"{http['accepted_per_second'] / max(direct_publish, 1):.2f}x; "
+            f"{'faster than ingest: not the bottleneck' if keeps_up else 'SLOWER than ingest'}",
         ),
     ]
 
