@@ -69,8 +69,11 @@ def event_stream(n: int, run: str, start: datetime) -> list[dict[str, Any]]:
     return events
 
 
-def ingest(stage: Stage, database_url: str, n: int, label: str) -> dict[str, Any]:
-    """Published -> state committed, through real workers (one worker, 2 processes)."""
+def ingest(
+    stage: Stage, database_url: str, n: int, label: str, batch_size: int = 500
+) -> dict[str, Any]:
+    """Published (in messages of `batch_size` events) -> state committed, through real workers
+    (one worker, 2 processes)."""
     stage.fresh_redis()
     env = convlife_env(database_url)
     worker = stage.start(convlife("worker", "-Q", "convlife.events", "-c", "2"), env, f"w-{label}")
@@ -84,7 +87,7 @@ def ingest(stage: Stage, database_url: str, n: int, label: str) -> dict[str, Any
         return sum(int(value) for value in redis.hvals(METRICS_EVENTS_KEY))
 
     started = time.time()
-    with Publisher(REDIS_URL, batch_size=500) as publisher:
+    with Publisher(REDIS_URL, batch_size=batch_size) as publisher:
         publisher.publish(events)
     published = time.time()
     done = wait_until(lambda: applied() >= n, 600, f"{n} events committed", every=0.05)
@@ -101,6 +104,7 @@ def ingest(stage: Stage, database_url: str, n: int, label: str) -> dict[str, Any
     elapsed = done - started
     return {
         "events": n,
+        "batch": batch_size,
         "seconds": round(elapsed, 3),
         "publish_seconds": round(published - started, 3),
         "events_per_second": round(n / elapsed),

@@ -32,7 +32,9 @@ class BrokerUnavailable(RuntimeError):
 class Enqueuer:
     """A pool of broker connections shared by the gateway's request threads."""
 
-    def __init__(self, broker_url: str, *, pool_size: int = 20) -> None:
+    # As many as the request threads that may send at once (Starlette's thread pool: 40), so a
+    # request never waits for a connection; one that still waits 5 s gets a 503.
+    def __init__(self, broker_url: str, *, pool_size: int = 40) -> None:
         self._connection = Connection(
             broker_url,
             connect_timeout=_CONNECT_TIMEOUT,
