@@ -3,6 +3,8 @@ can be counted exactly (no worker consumes them), and a SQLite store migrated fo
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,9 +29,6 @@ class Broker:
 
     def queued_batches(self) -> list[list[object]]:
         """The event lists of the waiting ingest messages, oldest first (without consuming)."""
-        import base64
-        import json
-
         batches = []
         for raw in reversed(self.redis.lrange(EVENTS_QUEUE, 0, -1)):
             message = json.loads(raw)
