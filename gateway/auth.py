@@ -8,6 +8,7 @@ import time
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from starlette.requests import ClientDisconnect
 
 from events.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from gateway.batches import MAX_BODY_BYTES
@@ -27,11 +28,15 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
             raise HTTPException(413, f"body over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"body over {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"body over {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Gone before the body was complete: nothing to verify, nothing enqueued, no traceback.
+        raise HTTPException(400, "the client disconnected before sending the whole body") from None
     return b"".join(chunks)
 
 

@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import json
 import re
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -143,6 +144,34 @@ def test_a_body_over_1_mib_gets_413_from_its_content_length(client: Client, brok
     response = client.post_events(big.encode())
     assert response.status == 413
     assert broker.queued_messages() == before
+
+
+def test_an_announced_body_over_1_mib_is_refused_before_it_is_sent(
+    gateway: GatewayProcess,
+) -> None:
+    """The gateway answers from Content-Length alone: it never waits for (or buffers) the body."""
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n"
+        )
+        status_line = sock.recv(4096).split(b"\r\n", 1)[0]
+    assert status_line == b"HTTP/1.1 413 Request Entity Too Large"
+
+
+def test_a_client_that_hangs_up_mid_body_gets_nothing_enqueued_and_no_traceback(
+    gateway: GatewayProcess, broker: Broker
+) -> None:
+    before = broker.queued_messages()
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{"
+        )
+        time.sleep(0.3)
+    time.sleep(0.5)
+    assert broker.queued_messages() == before
+    assert "Traceback" not in gateway.log.read_text(errors="replace")
 
 
 def test_a_chunked_body_over_1_mib_gets_413_while_it_streams(
