@@ -1,4 +1,4 @@
-# convlife: one image for every process (worker, beat, migrate, metrics); the command picks.
+# convlife: one image for every process (worker, beat, migrate, metrics, gateway); the command picks.
 FROM python:3.11.10-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
@@ -9,6 +9,7 @@ COPY events ./events
 COPY policies ./policies
 COPY store ./store
 COPY worker ./worker
+COPY gateway ./gateway
 RUN pip install . && useradd --system --uid 10001 convlife
 
 USER convlife

@@ -53,6 +53,14 @@ def main() -> None:
             results["ingest_postgresql"] = workloads.ingest(
                 stage, stage.fresh_postgres(), events, "pg"
             )
+            print(f"[bench] ingest, PostgreSQL, {events} events in batches of 100", flush=True)
+            results["ingest_postgresql_100"] = workloads.ingest(
+                stage, stage.fresh_postgres(), events, "pg100", batch_size=workloads.HTTP_BATCH
+            )
+            print(f"[bench] ingest via the HTTP gateway, PostgreSQL, {events} events", flush=True)
+            results["ingest_http"] = workloads.http_ingest(
+                stage, stage.fresh_postgres(), events, "http"
+            )
             print(f"[bench] ingest, SQLite, {events} events", flush=True)
             results["ingest_sqlite"] = workloads.ingest(
                 stage, stage.fresh_sqlite(), events, "sqlite"
@@ -106,6 +114,7 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"{ratio:.1f}x; target >= 10,000/s and >= 10x: "
             f"{verdict(pg['events_per_second'] >= 10_000 and ratio >= 10)}",
         ),
+        *_http_rows(r),
         (
             "ingest, SQLite (events/s)",
             f"{lite['events_per_second']:,}",
@@ -147,6 +156,33 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             _redis_bytes(lag["redis_bytes_per_open_conversation"]),
             "target <= 200 (deadlines live in PostgreSQL)",
             verdict(lag["redis_bytes_per_open_conversation"] <= 200),
+        ),
+    ]
+
+
+def _http_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The gateway's figures beside the direct path's, from the same run (absent in results
+    written before the gateway existed). Like for like: the direct path publishing messages of
+    100 events, as the gateway's requests are; the worker's cost is mostly per message."""
+    http, pg, pg100 = r.get("ingest_http"), r["ingest_postgresql"], r.get("ingest_postgresql_100")
+    if http is None or pg100 is None:
+        return []
+    keeps_up = http["accepted_per_second"] >= pg["events_per_second"]
+    return [
+        (
+            f"ingest over HTTP, gateway, batches of {http['batch']} (events/s)",
+            f"{http['events_per_second']:,}",
+            f"direct Celery publish, batches of {pg100['batch']}, same run: "
+            f"{pg100['events_per_second']:,}/s (of 500: {pg['events_per_second']:,}/s)",
+            f"{http['events_per_second'] / max(pg100['events_per_second'], 1):.2f}x "
+            f"(signed, {http['clients']} keep-alive clients)",
+        ),
+        (
+            "gateway: events answered 202 per second",
+            f"{http['accepted_per_second']:,}",
+            f"what the workers apply (batches of 500): {pg['events_per_second']:,}/s",
+            f"{http['accepted_per_second'] / max(pg['events_per_second'], 1):.1f}x: "
+            f"{'not the bottleneck' if keeps_up else 'SLOWER than ingest'}",
         ),
     ]
 

@@ -69,8 +69,11 @@ def event_stream(n: int, run: str, start: datetime) -> list[dict[str, Any]]:
     return events
 
 
-def ingest(stage: Stage, database_url: str, n: int, label: str) -> dict[str, Any]:
-    """Published -> state committed, through real workers (one worker, 2 processes)."""
+def ingest(
+    stage: Stage, database_url: str, n: int, label: str, batch_size: int = 500
+) -> dict[str, Any]:
+    """Published (in messages of `batch_size` events) -> state committed, through real workers
+    (one worker, 2 processes)."""
     stage.fresh_redis()
     env = convlife_env(database_url)
     worker = stage.start(convlife("worker", "-Q", "convlife.events", "-c", "2"), env, f"w-{label}")
@@ -84,7 +87,7 @@ def ingest(stage: Stage, database_url: str, n: int, label: str) -> dict[str, Any
         return sum(int(value) for value in redis.hvals(METRICS_EVENTS_KEY))
 
     started = time.time()
-    with Publisher(REDIS_URL, batch_size=500) as publisher:
+    with Publisher(REDIS_URL, batch_size=batch_size) as publisher:
         publisher.publish(events)
     published = time.time()
     done = wait_until(lambda: applied() >= n, 600, f"{n} events committed", every=0.05)
@@ -101,6 +104,7 @@ def ingest(stage: Stage, database_url: str, n: int, label: str) -> dict[str, Any
     elapsed = done - started
     return {
         "events": n,
+        "batch": batch_size,
         "seconds": round(elapsed, 3),
         "publish_seconds": round(published - started, 3),
         "events_per_second": round(n / elapsed),
@@ -394,3 +398,88 @@ def duplicates(database_url: str, account: str) -> int:
         )
     engine.dispose()
     return count
+
+
+HTTP_BATCH = 100
+HTTP_CLIENTS = 4
+HTTP_SECRET = "bench-secret"
+
+
+def http_ingest(stage: Stage, database_url: str, n: int, label: str) -> dict[str, Any]:
+    """The same ingest as `ingest`, but in through `convlife gateway`: signed POSTs of 100
+    events on keep-alive connections (4 client threads), verified, enqueued, then committed by
+    the same worker. Reports the end-to-end rate and the rate the gateway answered 202s at."""
+    import http.client
+    import threading
+
+    from bench.harness import free_port
+    from events.signing import signed_headers
+
+    stage.fresh_redis()
+    env = convlife_env(database_url)
+    stage.start(convlife("worker", "-Q", "convlife.events", "-c", "2"), env, f"w-{label}")
+    port = free_port()
+    stage.start(
+        convlife("gateway", "--host", "127.0.0.1", "--port", str(port)),
+        {**env, "CONVLIFE_GATEWAY_SECRETS": HTTP_SECRET},
+        f"gateway-{label}",
+        ready="Application startup complete",
+    )
+    run = f"r{uuid.uuid4().hex[:6]}"
+    events = event_stream(n, run, datetime.now(UTC) - timedelta(minutes=5))
+    bodies = [json.dumps(events[i : i + HTTP_BATCH]).encode() for i in range(0, n, HTTP_BATCH)]
+    redis = Redis.from_url(REDIS_URL)
+    failures: list[str] = []
+
+    def client(share: list[bytes]) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            for body in share:
+                headers = {"Content-Type": "application/json"}
+                headers |= signed_headers(HTTP_SECRET, int(time.time()), body)
+                connection.request("POST", "/v1/events", body=body, headers=headers)
+                answer = connection.getresponse()
+                answer.read()
+                if answer.status != 202:
+                    failures.append(f"HTTP {answer.status}")
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=client, args=(bodies[i::HTTP_CLIENTS],))
+        for i in range(HTTP_CLIENTS)
+    ]
+    started = time.time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    answered = time.time()
+    if failures:
+        stage.stop_all()
+        raise RuntimeError(f"{len(failures)} requests failed, e.g. {failures[0]}")
+    done = wait_until(
+        lambda: sum(int(v) for v in redis.hvals(METRICS_EVENTS_KEY)) >= n,
+        600,
+        f"{n} events committed",
+        every=0.05,
+    )
+    stage.stop_all()
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        committed = connection.execute(
+            select(func.count()).where(processed_events.c.account_id.like(f"{run}-%"))
+        ).scalar_one()
+    engine.dispose()
+    if committed != n:
+        raise RuntimeError(f"{n} events posted, {committed} applied")
+    return {
+        "events": n,
+        "batch": HTTP_BATCH,
+        "clients": HTTP_CLIENTS,
+        "requests": len(bodies),
+        "seconds": round(done - started, 3),
+        "answer_seconds": round(answered - started, 3),
+        "accepted_per_second": round(n / (answered - started)),
+        "events_per_second": round(n / (done - started)),
+    }

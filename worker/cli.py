@@ -162,6 +162,11 @@ def _parser() -> argparse.ArgumentParser:
     conversation.add_argument("account_id")
     conversation.add_argument("conversation_id")
 
+    gateway = command("gateway", _gateway, "serve the HTTP gateway (POST /v1/events, reads)")
+    gateway.add_argument("--host", default="127.0.0.1")
+    gateway.add_argument("--port", type=int, default=8000)
+    gateway.add_argument("--insecure-no-auth", action="store_true", help="local use only")
+
     account = command("settings", _settings, "show or set an account's settings")
     account.add_argument("action", choices=["show", "set"])
     account.add_argument("account_id")
@@ -506,6 +511,12 @@ def _human(duration: timedelta | None) -> str:
 
 def _iso(duration: timedelta | None) -> str | None:
     return None if duration is None else isoformat(duration)
+
+
+def _gateway(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.serve import serve  # imported here: the other commands need no web stack
+
+    return serve(settings, args.host, args.port, insecure_no_auth=args.insecure_no_auth)
 
 
 def _settings(settings: Settings, args: argparse.Namespace) -> int:

@@ -131,6 +131,16 @@ class Settings(BaseSettings):
         default="text", description="json: one JSON object per log line, with ids as fields."
     )
 
+    # --- HTTP gateway (`convlife gateway`, gateway/) ---
+    gateway_secrets: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated HMAC secrets the gateway accepts (several while a key "
+        "rotates). Without one the gateway refuses to start, unless --insecure-no-auth.",
+    )
+    gateway_retry_after: int = Field(
+        default=5, ge=1, description="Retry-After (seconds) of a 503 when the broker is down."
+    )
+
     @model_validator(mode="after")
     def _store_resolved_once(self) -> Self:
         # The old default, sqlite:///convlife.db, named a different file in every directory a
@@ -162,3 +172,9 @@ class Settings(BaseSettings):
             reassignment_window=self.default_reassignment_window,
             bot_enabled=self.default_bot_enabled,
         )
+
+    @property
+    def gateway_secret_list(self) -> list[str]:
+        """The gateway's secrets, blanks dropped (empty: no authentication configured)."""
+        raw = "" if self.gateway_secrets is None else self.gateway_secrets.get_secret_value()
+        return [secret.strip() for secret in raw.split(",") if secret.strip()]

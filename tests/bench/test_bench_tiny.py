@@ -51,4 +51,6 @@ def test_the_tiny_benchmark_closes_every_due_conversation_exactly_once(
     assert burst["duplicate_closes"] == 0
     assert burst["other_accounts_events"] > 0
     assert results["ingest_postgresql"]["events"] == results["ingest_sqlite"]["events"] > 0
+    assert results["ingest_http"]["events"] == results["ingest_postgresql"]["events"]
+    assert results["ingest_postgresql_100"]["batch"] == results["ingest_http"]["batch"] == 100
     assert (tmp_path / "latest.md").read_text().count("|") > 20

@@ -108,8 +108,16 @@ def test_the_image_runs_the_convlife_command() -> None:
 VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 TEXT = (ROOT / "docker-compose.yml").read_text()
 ENV_EXAMPLE = (ROOT / ".env.example").read_text()
-SECRETS = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "FLOWER_BASIC_AUTH", "GRAFANA_ADMIN_PASSWORD"}
+SECRETS = {
+    "POSTGRES_PASSWORD",
+    "REDIS_PASSWORD",
+    "FLOWER_BASIC_AUTH",
+    "GRAFANA_ADMIN_PASSWORD",
+    "CONVLIFE_GATEWAY_SECRETS",
+}
 OPS_UIS = {"flower", "prometheus", "grafana"}
+PUBLISHED = OPS_UIS | {"gateway"}
+"""The ops web tools, and the gateway: the HTTP way in (signed requests only)."""
 
 
 def interpolate(value: str, env: dict[str, str]) -> str:
@@ -199,9 +207,9 @@ def test_the_dockerfile_base_image_is_pinned_to_an_exact_version() -> None:
         assert re.fullmatch(r"[a-z0-9./-]+:\d+\.\d+\.\d+(-[a-z0-9.-]+)?", base), base
 
 
-def test_only_the_ops_uis_publish_a_port_and_only_on_loopback_by_default() -> None:
+def test_only_the_ops_uis_and_the_gateway_publish_a_port_and_only_on_loopback_by_default() -> None:
     publishing = {name for name, s in SERVICES.items() if s.get("ports")}
-    assert publishing == OPS_UIS
+    assert publishing == PUBLISHED
     for name in publishing:
         for port in published(name):
             assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
