@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,13 @@ def test_docs_events_names_every_event_type() -> None:
     assert not missing
 
 
-LAYERS = {"events": set(), "policies": {"events"}, "store": {"events", "policies"}}
-OWN = {"events", "policies", "store", "worker"}
+LAYERS = {
+    "events": set(),
+    "policies": {"events"},
+    "store": {"events", "policies"},
+    "connectors": {"events"},
+}
+OWN = {"events", "policies", "store", "worker", "connectors"}
 
 
 @pytest.mark.parametrize("package", sorted(LAYERS))
@@ -48,5 +54,22 @@ def test_each_package_imports_only_what_its_layer_may(package: str) -> None:
                 if top in {"celery", "billiard"}:
                     wrong.append(f"{path.relative_to(ROOT)} imports {name}")
                 if package == "policies" and top in {"sqlalchemy", "redis", "kombu", "pydantic"}:
+                    wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not wrong
+
+
+def test_connectors_import_only_events_pydantic_and_the_standard_library() -> None:
+    """A connector is pure translation: no Redis, no database, no HTTP client, no Celery."""
+    wrong = []
+    for path in (ROOT / "connectors").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names | {"events", "connectors", "pydantic"}:
                     wrong.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not wrong
