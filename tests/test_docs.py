@@ -73,3 +73,15 @@ def test_connectors_import_only_events_pydantic_and_the_standard_library() -> No
                 if top not in sys.stdlib_module_names | {"events", "connectors", "pydantic"}:
                     wrong.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not wrong
+
+
+def test_connectors_read_no_clock() -> None:
+    """Times come from the payload or as arguments, so a translation is the same every time."""
+    clocks = (".now(", ".utcnow(", ".today(", "time.time(", "time.monotonic(", "perf_counter(")
+    found = [
+        f"{path.relative_to(ROOT)}: {clock}"
+        for path in (ROOT / "connectors").rglob("*.py")
+        for clock in clocks
+        if clock in path.read_text(encoding="utf-8")
+    ]
+    assert not found

@@ -74,9 +74,9 @@ def translate_webhook(
     `delivery_id`: the `X-Chatwoot-Delivery` header, if any; returned for the gateway's records.
     Event ids do not use it: Chatwoot sends the same change to every webhook (an account webhook
     and an API inbox's webhook each get their own delivery), so ids come from the change itself.
-    `account_id`: the Chatwoot account, when the caller knows it (e.g. from the webhook URL); the
-    payload's own account id wins. `recent_calls`: convlife's calls to this Chatwoot, to drop
-    their echoes (see connectors.chatwoot.echo).
+    `account_id`: the Chatwoot account, when the caller knows it (e.g. from the webhook URL); it
+    must agree with the payload's own, when the payload names one. `recent_calls`: convlife's
+    calls to this Chatwoot, to drop their echoes (see connectors.chatwoot.echo).
 
     Raises PayloadError when the payload lacks a field Chatwoot always sends.
     """
@@ -84,7 +84,10 @@ def translate_webhook(
     translate = _TRANSLATORS.get(str(event_name))
     if translate is None:
         return Ignored(f"event {event_name!r} does not concern the lifecycle", delivery_id)
-    account = _account_of(payload) or account_id
+    account = _account_of(payload)
+    if account is not None and account_id is not None and account != account_id:
+        raise PayloadError(f"the payload is of account {account}, not of account {account_id}")
+    account = account or account_id
     if account is None:
         raise PayloadError("no account id in the payload and none given")
     echo = find_echo(payload, account, recent_calls)
@@ -101,8 +104,8 @@ def translate_webhook(
 
 
 def _account_of(payload: Payload) -> str | None:
-    """Message webhooks carry `account`; conversation webhooks carry `account_id` in newer
-    Chatwoot, and always in the last message's push data."""
+    """Message webhooks carry `account`; conversation webhooks carry an `account_id` in some
+    versions, and in the push data of their last message when they have one."""
     account = optional_mapping(payload.get("account"), "account")
     if account is not None and account.get("id") is not None:
         return chatwoot_id(account.get("id"), "account.id")

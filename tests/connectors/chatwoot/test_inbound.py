@@ -91,6 +91,12 @@ def test_without_an_account_id_anywhere_the_payload_is_refused() -> None:
         translate_webhook(fixture("conversation_created"))
 
 
+def test_an_account_given_that_contradicts_the_payloads_is_refused() -> None:
+    """A webhook of account 1 posted to account 2's URL must not act on account 2."""
+    with pytest.raises(PayloadError, match="of account 1, not of account 2"):
+        translate_webhook(fixture("message_created_incoming"), account_id="2")
+
+
 # -- message_created -----------------------------------------------------------------------------
 
 
