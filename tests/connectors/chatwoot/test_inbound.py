@@ -120,14 +120,9 @@ def test_an_incoming_message_is_a_contact_message_and_a_contact_inbound() -> Non
     )
 
 
-def test_the_inbound_sorts_before_its_message_at_the_same_time() -> None:
-    """convlife applies a batch by (occurred_at, event_id): the contact is routed before the
-    message touches the conversation."""
-    events = events_of(fixture("message_created_incoming"))
-    ordered = sorted(
-        events, key=lambda e: (datetime.fromisoformat(e["occurred_at"]), e["event_id"])
-    )
-    assert ordered == events
+def test_the_contacts_message_and_its_inbound_are_dated_when_it_was_written() -> None:
+    inbound, message = events_of(fixture("message_created_incoming"))
+    assert inbound["occurred_at"] == message["occurred_at"] == "2026-03-01T10:00:00.118000Z"
 
 
 def test_an_outgoing_message_by_a_user_is_an_agent_message() -> None:
