@@ -20,6 +20,7 @@ from connectors.chatwoot.rules import (
     CloseReasonSource,
     TranslationRules,
 )
+from connectors.chatwoot.signature import SignatureError, sign, verify_signature
 
 __all__ = [
     "DEFAULT_RULES",
@@ -33,10 +34,13 @@ __all__ = [
     "OutboundCall",
     "OutboundOptions",
     "PayloadError",
+    "SignatureError",
     "Translated",
     "TranslationRules",
     "api_calls_for",
     "conversation_of_inbound",
     "find_echo",
+    "sign",
     "translate_webhook",
+    "verify_signature",
 ]

@@ -104,19 +104,18 @@ def test_a_contact_back_within_the_window_gets_exactly_one_assignment_to_the_age
         "7",
     )
 
-    for name in order:  # the two webhooks Chatwoot sends for the message that reopens
-        changes = {"id": 1301, "created_at": "2026-03-02T10:00:00.004Z"}
-        deliver(
-            service,
-            account,
-            name,
-            COMES_BACK + timedelta(seconds=2),
-            **(
-                {"conversation": of_account(fixture(REOPEN[0]), account)} | changes
-                if name == "message_created_incoming"
-                else {}
-            ),
-        )
+    # The two webhooks Chatwoot sends for the message (id 1301) that reopens conversation 42.
+    reopened_conversation = of_account(fixture(REOPEN[0]), account)
+    as_sent = {
+        REOPEN[0]: {},
+        REOPEN[1]: {
+            "id": 1301,
+            "created_at": "2026-03-02T10:00:00.004Z",
+            "conversation": reopened_conversation,
+        },
+    }
+    for name in order:
+        deliver(service, account, name, COMES_BACK + timedelta(seconds=2), **as_sent[name])
 
     assignments = calls_for(service, account, "contact.routed")
     assert [(c.method, c.path, dict(c.json)) for c in assignments] == [
