@@ -65,7 +65,8 @@ def deliver(
     payload.update(changes)
     result = translate_webhook(payload, account_id=account, recent_calls=recent_calls or [])
     if isinstance(result, Translated):
-        service.ingest(list(result.events), now)
+        ingested = service.ingest(list(result.events), now)
+        assert ingested.dead_lettered == 0, ingested.dead_letter_errors
     return result
 
 
