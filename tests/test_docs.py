@@ -34,8 +34,9 @@ LAYERS = {
     # The gateway: handlers and below, and worker's modules that do not load Celery
     # (settings, ops-style functions); the subprocess test below proves Celery stays out.
     "gateway": {"events", "policies", "store", "worker"},
+    "connectors": {"events"},
 }
-OWN = {"events", "policies", "store", "worker", "gateway"}
+OWN = {"events", "policies", "store", "worker", "gateway", "connectors"}
 
 
 @pytest.mark.parametrize("package", sorted(LAYERS))
@@ -83,3 +84,32 @@ def test_the_bundled_swagger_ui_renders_openapi_3_1() -> None:
 
     version = Path(swagger_ui_bundle.swagger_ui_path).name.removeprefix("swagger-ui-")
     assert int(version.split(".")[0]) >= 5, version
+
+
+def test_connectors_import_only_events_pydantic_and_the_standard_library() -> None:
+    """A connector is pure translation: no Redis, no database, no HTTP client, no Celery."""
+    wrong = []
+    for path in (ROOT / "connectors").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names | {"events", "connectors", "pydantic"}:
+                    wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not wrong
+
+
+def test_connectors_read_no_clock() -> None:
+    """Times come from the payload or as arguments, so a translation is the same every time."""
+    clocks = (".now(", ".utcnow(", ".today(", "time.time(", "time.monotonic(", "perf_counter(")
+    found = [
+        f"{path.relative_to(ROOT)}: {clock}"
+        for path in (ROOT / "connectors").rglob("*.py")
+        for clock in clocks
+        if clock in path.read_text(encoding="utf-8")
+    ]
+    assert not found
