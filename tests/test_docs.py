@@ -25,8 +25,13 @@ def test_docs_events_names_every_event_type() -> None:
     assert not missing
 
 
-LAYERS = {"events": set(), "policies": {"events"}, "store": {"events", "policies"}}
-OWN = {"events", "policies", "store", "worker"}
+LAYERS = {
+    "events": set(),
+    "policies": {"events"},
+    "store": {"events", "policies"},
+    "webhooks": {"events", "policies", "store"},
+}
+OWN = {"events", "policies", "store", "webhooks", "worker"}
 
 
 @pytest.mark.parametrize("package", sorted(LAYERS))

@@ -15,9 +15,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import OperationalError
 
-from events.names import INGEST_TASK, PRUNE_TASK, RELAY_TASK, SWEEP_TASK
+from events.names import INGEST_TASK, PRUNE_TASK, RELAY_TASK, SWEEP_TASK, WEBHOOKS_TASK
 from events.parsing import raw_text
 from store import outbox
+from webhooks.dispatch import LazyDispatcher
 from worker import deadlines, ingest, logs, metrics, retention
 from worker.celery_config import celery_config
 from worker.runtime import LazyRuntime, Runtime
@@ -115,6 +116,17 @@ def create_app(settings: Settings) -> Celery:
             return outbox.relay(runtime.get().engine, runtime.get().redis, utcnow())
         except TRANSIENT as error:
             log.warning("relay: %s", _first_line(error))
+            return 0
+
+    webhook_dispatcher = LazyDispatcher(settings.webhook_delivery)
+
+    @app.task(name=WEBHOOKS_TASK)
+    def webhooks_task() -> int:
+        """Fan decisions out to webhook subscriptions; send what is due (time-bounded)."""
+        try:
+            return webhook_dispatcher.get().run(runtime.get().engine, utcnow).delivered
+        except TRANSIENT as error:
+            log.warning("webhooks: %s", _first_line(error))
             return 0
 
     return app

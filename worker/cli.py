@@ -18,7 +18,7 @@ from events.publish import Publisher
 from store import configuration, conversations, migrate
 from store.db import make_engine
 from store.tables import decisions
-from worker import logs, ops
+from worker import logs, ops, webhooks_command
 from worker.app import create_app
 from worker.health import CHECKS, run_checks
 from worker.metrics import serve
@@ -94,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     account.add_argument("--close-after", help="set: P7D, PT24H, seconds, or never")
     account.add_argument("--window", help="set: reassignment window, or never")
     account.add_argument("--bot", choices=["on", "off"], help="set: the bot flow")
+
+    hooks = command("webhooks", _webhooks, "add, list, remove webhooks; show their deliveries")
+    webhooks_command.add_arguments(hooks)
     return parser
 
 
@@ -327,6 +330,10 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _webhooks(settings: Settings, args: argparse.Namespace) -> int:
+    return webhooks_command.run(settings, args)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from policies.delivery import CircuitPolicy, DeliveryConfig, RetryPolicy
 from policies.state import AccountSettings
 
 _NEVER = {"", "never", "null", "none", "off"}
@@ -86,4 +87,54 @@ class Settings(BaseSettings):
             inactivity_close_after=self.default_inactivity_close_after,
             reassignment_window=self.default_reassignment_window,
             bot_enabled=self.default_bot_enabled,
+        )
+
+    # --- webhooks out (webhooks/dispatch.py, policies/delivery.py) --------------------------
+    webhook_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a webhook request may take to connect/send/answer."
+    )
+    webhook_retry_base: float = Field(
+        default=5.0, gt=0, description="Seconds before a failed webhook's first retry (x2 each)."
+    )
+    webhook_retry_max: float = Field(
+        default=3600.0, gt=0, description="Longest wait between two attempts of one webhook."
+    )
+    webhook_give_up_after: timedelta = Field(
+        default=timedelta(hours=24), description="A delivery still failing this long is given up."
+    )
+    webhook_dispatch_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between beat's webhook dispatch runs."
+    )
+    webhook_dispatch_budget: float = Field(
+        default=10.0, gt=0, description="Seconds one dispatch run keeps claiming new work."
+    )
+    webhook_endpoint_concurrency: int = Field(
+        default=4, ge=1, description="Requests in flight to one endpoint at once."
+    )
+    webhook_max_in_flight: int = Field(
+        default=32, ge=1, description="Requests in flight per dispatcher process (all endpoints)."
+    )
+    webhook_circuit_failures: int = Field(
+        default=5, ge=1, description="Failures in a row after which an endpoint is paused."
+    )
+    webhook_circuit_cool_down: timedelta = Field(
+        default=timedelta(seconds=60), description="How long a failing endpoint is paused."
+    )
+
+    @property
+    def webhook_delivery(self) -> DeliveryConfig:
+        return DeliveryConfig(
+            timeout=self.webhook_timeout,
+            retry=RetryPolicy(
+                base=self.webhook_retry_base,
+                cap=self.webhook_retry_max,
+                give_up_after=self.webhook_give_up_after,
+            ),
+            circuit=CircuitPolicy(
+                failures_to_open=self.webhook_circuit_failures,
+                cool_down=self.webhook_circuit_cool_down,
+                max_in_flight=self.webhook_endpoint_concurrency,
+            ),
+            max_in_flight=self.webhook_max_in_flight,
+            budget=self.webhook_dispatch_budget,
         )

@@ -1,0 +1,193 @@
+"""The webhook dispatcher: fan decisions out, claim due deliveries, send, record.
+
+One run (one Celery task on `convlife.webhooks`, sent by beat) loops for at most
+`DeliveryConfig.budget` seconds: each turn fans out new decisions and claims what is due for the
+endpoints that have a free slot, hands each claim to a thread (send, then record), and waits a
+little for answers. A slow endpoint holds only its own slots (its circuit's in-flight limit);
+every other endpoint's deliveries keep being claimed and sent. Nothing waits in memory: what is
+not claimed stays in the database until its endpoint has room.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+from sqlalchemy.engine import Engine
+
+from policies.delivery import DeliveryConfig
+from store import webhooks as store
+from webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+log = logging.getLogger("convlife.webhooks")
+
+MAX_RESPONSE_BYTES = 64 * 1024
+"""Of a receiver's answer only the status counts; at most this much of its body is read."""
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class RunResult:
+    fanned_out: int = 0
+    delivered: int = 0
+    failed: int = 0
+    given_up: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+class Dispatcher:
+    """Sends deliveries over one pooled HTTP client (kept between runs, for keep-alive)."""
+
+    def __init__(self, config: DeliveryConfig, client: httpx.Client | None = None) -> None:
+        self.config = config
+        self.client = client or httpx.Client(
+            timeout=httpx.Timeout(config.timeout),
+            limits=httpx.Limits(
+                max_connections=config.max_in_flight,
+                max_keepalive_connections=config.max_in_flight,
+            ),
+            follow_redirects=False,  # a redirect is not a delivery: the operator fixes the URL
+            headers={"User-Agent": "convlife-webhooks"},
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def run(
+        self, engine: Engine, clock: Clock, jitter: Callable[[], float] = random.random
+    ) -> RunResult:
+        """Deliver what is due until nothing is, or the budget is spent; returns the counts."""
+        config = self.config
+        result = RunResult()
+        deadline = time.monotonic() + config.budget
+        in_flight: dict[Future[str | None], store.Claim] = {}
+        per_endpoint: Counter[int] = Counter()
+        with ThreadPoolExecutor(config.max_in_flight, thread_name_prefix="webhook") as pool:
+            while True:
+                claimed = 0
+                if time.monotonic() < deadline:
+                    now = clock()
+                    result.fanned_out += store.fan_out(engine, now)
+                    room = config.max_in_flight - len(in_flight)
+                    if room > 0:
+                        busy = frozenset(
+                            endpoint
+                            for endpoint, count in per_endpoint.items()
+                            if count >= config.circuit.max_in_flight
+                        )
+                        for claim in store.claim_due(
+                            engine, now, config.circuit, config.lease, room, busy
+                        ):
+                            future = pool.submit(self._deliver, engine, claim, clock, jitter)
+                            in_flight[future] = claim
+                            per_endpoint[claim.subscription_id] += 1
+                            claimed += 1
+                if not in_flight:
+                    if claimed == 0:
+                        return result
+                    continue
+                done, _ = wait(in_flight, timeout=config.poll, return_when=FIRST_COMPLETED)
+                for future in done:
+                    claim = in_flight.pop(future)
+                    per_endpoint[claim.subscription_id] -= 1
+                    _count(result, claim, future)
+
+    def _deliver(
+        self, engine: Engine, claim: store.Claim, clock: Clock, jitter: Callable[[], float]
+    ) -> str | None:
+        started_at = clock()
+        status_code, error = self.send(claim, int(started_at.timestamp()))
+        return store.record_attempt(
+            engine,
+            claim,
+            started_at=started_at,
+            now=clock(),
+            status_code=status_code,
+            error=error,
+            retry=self.config.retry,
+            circuit=self.config.circuit,
+            jitter=jitter(),
+        )
+
+    def send(self, claim: store.Claim, timestamp: int) -> tuple[int | None, str | None]:
+        """POST one decision; returns (HTTP status or None, error text or None)."""
+        body = claim.data.encode("utf-8")
+        headers = {
+            "Content-Type": "application/json",
+            DELIVERY_HEADER: claim.decision_id,
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: sign(claim.secret, timestamp, body),
+        }
+        give_up_reading_at = time.monotonic() + self.config.timeout
+        try:
+            with self.client.stream("POST", claim.url, content=body, headers=headers) as response:
+                # Read (a little of) the body so the connection can be kept alive; a receiver
+                # that trickles it is cut off: the status is what counts.
+                read = 0
+                for chunk in response.iter_raw():
+                    read += len(chunk)
+                    if read > MAX_RESPONSE_BYTES or time.monotonic() > give_up_reading_at:
+                        break
+                status = response.status_code
+        except httpx.TimeoutException as error:
+            return None, f"timeout ({type(error).__name__}) after {self.config.timeout:g} s"
+        except httpx.HTTPError as error:
+            return None, f"{type(error).__name__}: {error}"
+        return status, None if 200 <= status < 300 else f"HTTP {status}"
+
+
+def _count(result: RunResult, claim: store.Claim, future: Future[str | None]) -> None:
+    error = future.exception()
+    if error is not None:
+        # The database went away between send and record: the lease runs out and the delivery
+        # is sent again (at least once), or the next run records it.
+        log.warning(
+            "webhook delivery %s not recorded: %s: %s",
+            claim.delivery_id,
+            type(error).__name__,
+            str(error).splitlines()[0] if str(error) else "",
+        )
+        result.outcomes["unrecorded"] += 1
+        return
+    status = future.result()
+    result.outcomes[status or "superseded"] += 1
+    if status == store.DELIVERED:
+        result.delivered += 1
+    elif status == store.FAILED:
+        result.failed += 1
+    elif status == store.GIVEN_UP:
+        result.given_up += 1
+        log.warning(
+            "webhook delivery %s of decision %s to subscription %s given up after %s attempts",
+            claim.delivery_id,
+            claim.decision_id,
+            claim.subscription_id,
+            claim.attempts + 1,
+        )
+
+
+class LazyDispatcher:
+    """One Dispatcher per process, built on first use and rebuilt after a fork."""
+
+    def __init__(self, config: DeliveryConfig) -> None:
+        self.config = config
+        self._dispatcher: Dispatcher | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def get(self) -> Dispatcher:
+        with self._lock:
+            if self._dispatcher is None or self._pid != os.getpid():
+                self._dispatcher = Dispatcher(self.config)
+                self._pid = os.getpid()
+            return self._dispatcher
