@@ -66,6 +66,7 @@ class Receiver:
                 status = receiver.answer(n)
                 if status is None:
                     receiver.stopping.wait(60)
+                    self.close_connection = True
                     return
                 self.send_response(status)
                 self.send_header("Content-Length", "2")

@@ -46,7 +46,9 @@ class RunResult:
 
 
 class Dispatcher:
-    """Sends deliveries over one pooled HTTP client (kept between runs, for keep-alive)."""
+    """Sends deliveries from one thread pool over one pooled HTTP client, both kept between
+    runs: a request still in flight when a run ends (a slow endpoint) finishes and records
+    itself in its thread, and never holds the run up; the next run counts it as in flight."""
 
     def __init__(self, config: DeliveryConfig, client: httpx.Client | None = None) -> None:
         self.config = config
@@ -59,48 +61,60 @@ class Dispatcher:
             follow_redirects=False,  # a redirect is not a delivery: the operator fixes the URL
             headers={"User-Agent": "convlife-webhooks"},
         )
+        self.pool = ThreadPoolExecutor(config.max_in_flight, thread_name_prefix="webhook")
+        self.in_flight: dict[Future[str | None], store.Claim] = {}
+        self.running = threading.Lock()
 
     def close(self) -> None:
+        """Wait for requests in flight (each bounded by the timeout), then let go."""
+        self.pool.shutdown(wait=True)
         self.client.close()
 
     def run(
         self, engine: Engine, clock: Clock, jitter: Callable[[], float] = random.random
     ) -> RunResult:
-        """Deliver what is due until nothing is, or the budget is spent; returns the counts."""
-        config = self.config
+        """Fan out, then claim and send what is due until nothing more is (or the budget is
+        spent); returns the counts of the answers seen. One run at a time per process: a run
+        that finds another one going returns at once (that one does the work)."""
         result = RunResult()
+        if not self.running.acquire(blocking=False):
+            return result
+        try:
+            self._run(engine, clock, jitter, result)
+        finally:
+            self.running.release()
+        return result
+
+    def _run(
+        self, engine: Engine, clock: Clock, jitter: Callable[[], float], result: RunResult
+    ) -> None:
+        config = self.config
         deadline = time.monotonic() + config.budget
-        in_flight: dict[Future[str | None], store.Claim] = {}
-        per_endpoint: Counter[int] = Counter()
-        with ThreadPoolExecutor(config.max_in_flight, thread_name_prefix="webhook") as pool:
-            while True:
-                claimed = 0
-                if time.monotonic() < deadline:
-                    now = clock()
-                    result.fanned_out += store.fan_out(engine, now)
-                    room = config.max_in_flight - len(in_flight)
-                    if room > 0:
-                        busy = frozenset(
-                            endpoint
-                            for endpoint, count in per_endpoint.items()
-                            if count >= config.circuit.max_in_flight
-                        )
-                        for claim in store.claim_due(
-                            engine, now, config.circuit, config.lease, room, busy
-                        ):
-                            future = pool.submit(self._deliver, engine, claim, clock, jitter)
-                            in_flight[future] = claim
-                            per_endpoint[claim.subscription_id] += 1
-                            claimed += 1
-                if not in_flight:
-                    if claimed == 0:
-                        return result
-                    continue
-                done, _ = wait(in_flight, timeout=config.poll, return_when=FIRST_COMPLETED)
-                for future in done:
-                    claim = in_flight.pop(future)
-                    per_endpoint[claim.subscription_id] -= 1
-                    _count(result, claim, future)
+        while True:
+            self._harvest(result)
+            if time.monotonic() >= deadline:
+                return
+            now = clock()
+            result.fanned_out += store.fan_out(engine, now)
+            room = config.max_in_flight - len(self.in_flight)
+            if room > 0:
+                per_endpoint = Counter(claim.subscription_id for claim in self.in_flight.values())
+                busy = frozenset(
+                    endpoint
+                    for endpoint, count in per_endpoint.items()
+                    if count >= config.circuit.max_in_flight
+                )
+                for claim in store.claim_due(engine, now, config.circuit, config.lease, room, busy):
+                    future = self.pool.submit(self._deliver, engine, claim, clock, jitter)
+                    self.in_flight[future] = claim
+            if not self.in_flight:
+                return
+            # An answer frees a slot at once; a slow endpoint's request only costs a poll.
+            wait(self.in_flight, timeout=config.poll, return_when=FIRST_COMPLETED)
+
+    def _harvest(self, result: RunResult) -> None:
+        for future in [future for future in self.in_flight if future.done()]:
+            _count(result, self.in_flight.pop(future), future)
 
     def _deliver(
         self, engine: Engine, claim: store.Claim, clock: Clock, jitter: Callable[[], float]
