@@ -1,10 +1,14 @@
-"""The webhook signature: HMAC-SHA256 over "<timestamp>.<body>", as documented."""
+"""The webhook signature (HMAC-SHA256 over "<timestamp>.<body>", as documented) and what a
+subscription may be."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 
+import pytest
+
+from webhooks.manage import InvalidSubscription, parse_types, validate_url
 from webhooks.signing import sign, verify
 
 SECRET = "whsec-0123456789abcdef"
@@ -26,3 +30,27 @@ def test_a_receiver_verifies_a_fresh_signature_and_refuses_a_tampered_stale_or_f
     assert not verify("another-secret-value", "1000", BODY, signature, now=1010)
     assert not verify(SECRET, "1000", BODY, signature, now=1000 + 301)
     assert not verify(SECRET, "not-a-number", BODY, signature, now=1010)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("ftp://example.com/hook", "scheme: ftp"),
+        ("javascript:alert(1)", "scheme: javascript"),
+        ("example.com/hook", "scheme: none"),
+        ("http:///nohost", "no host"),
+    ],
+)
+def test_a_webhook_url_must_be_http_or_https_with_a_host(url: str, says: str) -> None:
+    with pytest.raises(InvalidSubscription, match=says):
+        validate_url(url)
+
+
+def test_types_are_checked_and_a_short_secret_is_refused() -> None:
+    assert parse_types("contact.routed, conversation.auto_closed,contact.routed") == (
+        "contact.routed",
+        "conversation.auto_closed",
+    )
+    assert parse_types("") is None
+    with pytest.raises(InvalidSubscription, match=r"unknown decision type conversation\.opened"):
+        parse_types("conversation.opened")
