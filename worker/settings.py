@@ -121,6 +121,17 @@ class Settings(BaseSettings):
         default=timedelta(seconds=60), description="How long a failing endpoint is paused."
     )
 
+    @field_validator("webhook_give_up_after", "webhook_circuit_cool_down", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        # "86400" or "2.5" read as seconds, beside ISO 8601 ("PT24H", "P1D").
+        if isinstance(value, str):
+            try:
+                return timedelta(seconds=float(value))
+            except ValueError:
+                return value
+        return value
+
     @property
     def webhook_delivery(self) -> DeliveryConfig:
         return DeliveryConfig(
