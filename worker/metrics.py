@@ -28,13 +28,11 @@ from sqlalchemy.engine import Engine
 
 from events.decisions import AutoClosed, ContactRouted
 from events.names import (
-    CLOSES_QUEUE,
-    EVENTS_QUEUE,
     METRICS_CLOSE_LAG_KEY,
     METRICS_DEAD_LETTERS_KEY,
     METRICS_DECISIONS_KEY,
     METRICS_EVENTS_KEY,
-    OUTBOX_QUEUE,
+    QUEUES,
 )
 from store.tables import conversations, dead_letters, decisions
 
@@ -103,7 +101,7 @@ class ConvlifeCollector(Collector):
         depth = GaugeMetricFamily(
             "convlife_queue_depth", "Messages waiting in a Celery queue.", labels=["queue"]
         )
-        for queue in (EVENTS_QUEUE, CLOSES_QUEUE, OUTBOX_QUEUE):
+        for queue in QUEUES:
             depth.add_metric([queue], float(self.broker.llen(queue)))
         yield depth
 
