@@ -272,11 +272,11 @@ def claim_due(
     for subscriber in candidates:
         if len(claims) >= room:
             break
-        claims += _claim_for(engine, subscriber.id, now, circuit, lease, room - len(claims))
+        claims += claim_for(engine, subscriber.id, now, circuit, lease, room - len(claims))
     return claims
 
 
-def _claim_for(
+def claim_for(
     engine: Engine,
     subscription_id: int,
     now: datetime,
@@ -284,6 +284,7 @@ def _claim_for(
     lease: timedelta,
     room: int,
 ) -> list[Claim]:
+    """Lease up to `room` due deliveries of one endpoint, as many as its circuit allows."""
     with engine.begin() as connection:
         subscriber = connection.execute(
             select(webhook_subscriptions)
@@ -306,35 +307,59 @@ def _claim_for(
         )
         if slots <= 0:
             return []
-        rows = connection.execute(
-            select(
-                webhook_deliveries.c.id,
-                webhook_deliveries.c.decision_id,
-                webhook_deliveries.c.attempts,
-                webhook_deliveries.c.created_at,
-                decisions.c.data,
-            )
-            .join(decisions, decisions.c.decision_id == webhook_deliveries.c.decision_id)
-            .where(
-                webhook_deliveries.c.subscription_id == subscription_id,
-                webhook_deliveries.c.status.in_(WAITING),
-                webhook_deliveries.c.next_attempt_at <= now,
-            )
-            .order_by(webhook_deliveries.c.next_attempt_at, webhook_deliveries.c.id)
-            .limit(min(slots, room))
-            .with_for_update(of=webhook_deliveries, skip_locked=True)
-        ).all()
-        if not rows:
-            return []
-        connection.execute(
-            update(webhook_deliveries)
-            .where(webhook_deliveries.c.id.in_([row.id for row in rows]))
-            .values(leased_until=now + lease, next_attempt_at=now + lease)
+        return _lease_due(connection, subscriber, now, lease, min(slots, room))
+
+
+def claim_next(
+    engine: Engine, subscription_id: int, now: datetime, lease: timedelta
+) -> Claim | None:
+    """The endpoint's next due delivery, for a request slot that just came free (its delivery
+    recorded a 2xx): the slot passes on, so the in-flight count is not taken again and the
+    endpoint's row is not locked. None if nothing is due or the endpoint was paused meanwhile."""
+    with engine.begin() as connection:
+        subscriber = connection.execute(
+            select(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
+        ).one_or_none()
+        if subscriber is None or (
+            subscriber.paused_until is not None and subscriber.paused_until > now
+        ):
+            return None
+        claims = _lease_due(connection, subscriber, now, lease, 1)
+    return claims[0] if claims else None
+
+
+def _lease_due(
+    connection: Connection, subscriber: Any, now: datetime, lease: timedelta, limit: int
+) -> list[Claim]:
+    rows = connection.execute(
+        select(
+            webhook_deliveries.c.id,
+            webhook_deliveries.c.decision_id,
+            webhook_deliveries.c.attempts,
+            webhook_deliveries.c.created_at,
+            decisions.c.data,
         )
+        .join(decisions, decisions.c.decision_id == webhook_deliveries.c.decision_id)
+        .where(
+            webhook_deliveries.c.subscription_id == subscriber.id,
+            webhook_deliveries.c.status.in_(WAITING),
+            webhook_deliveries.c.next_attempt_at <= now,
+        )
+        .order_by(webhook_deliveries.c.next_attempt_at, webhook_deliveries.c.id)
+        .limit(limit)
+        .with_for_update(of=webhook_deliveries, skip_locked=True)
+    ).all()
+    if not rows:
+        return []
+    connection.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id.in_([row.id for row in rows]))
+        .values(leased_until=now + lease, next_attempt_at=now + lease)
+    )
     return [
         Claim(
             delivery_id=row.id,
-            subscription_id=subscription_id,
+            subscription_id=subscriber.id,
             url=subscriber.url,
             secret=subscriber.secret,
             decision_id=row.decision_id,
@@ -409,9 +434,15 @@ def _update_circuit(
     connection: Connection, subscription_id: int, ok: bool, now: datetime, circuit: CircuitPolicy
 ) -> None:
     if ok:
+        # Written only when there is something to reset: a healthy endpoint's row stays
+        # unlocked, so claims for it (which lock it, SKIP LOCKED) do not skip it.
         connection.execute(
             update(webhook_subscriptions)
-            .where(webhook_subscriptions.c.id == subscription_id)
+            .where(
+                webhook_subscriptions.c.id == subscription_id,
+                (webhook_subscriptions.c.consecutive_failures != 0)
+                | webhook_subscriptions.c.paused_until.is_not(None),
+            )
             .values(consecutive_failures=0, paused_until=None)
         )
         return

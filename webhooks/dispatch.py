@@ -33,7 +33,13 @@ log = logging.getLogger("convlife.webhooks")
 MAX_RESPONSE_BYTES = 64 * 1024
 """Of a receiver's answer only the status counts; at most this much of its body is read."""
 
+FAN_OUT_EVERY = 0.25
+"""Seconds between two fan-outs within one run."""
+
 Clock = Callable[[], datetime]
+Outcome = tuple[store.Claim, str | BaseException | None]
+"""A claim and what became of it: a delivery status, None (superseded), or the error that
+kept it from being recorded."""
 
 
 @dataclass
@@ -62,7 +68,7 @@ class Dispatcher:
             headers={"User-Agent": "convlife-webhooks"},
         )
         self.pool = ThreadPoolExecutor(config.max_in_flight, thread_name_prefix="webhook")
-        self.in_flight: dict[Future[str | None], store.Claim] = {}
+        self.in_flight: dict[Future[list[Outcome]], store.Claim] = {}
         self.running = threading.Lock()
 
     def close(self) -> None:
@@ -90,12 +96,17 @@ class Dispatcher:
     ) -> None:
         config = self.config
         deadline = time.monotonic() + config.budget
+        next_fan_out = 0.0
         while True:
             self._harvest(result)
             if time.monotonic() >= deadline:
                 return
             now = clock()
-            result.fanned_out += store.fan_out(engine, now)
+            if time.monotonic() >= next_fan_out:
+                # Not on every turn: a turn follows each answer, and new decisions can wait
+                # a fraction of a second.
+                result.fanned_out += store.fan_out(engine, now)
+                next_fan_out = time.monotonic() + FAN_OUT_EVERY
             room = config.max_in_flight - len(self.in_flight)
             if room > 0:
                 per_endpoint = Counter(claim.subscription_id for claim in self.in_flight.values())
@@ -105,7 +116,7 @@ class Dispatcher:
                     if count >= config.circuit.max_in_flight
                 )
                 for claim in store.claim_due(engine, now, config.circuit, config.lease, room, busy):
-                    future = self.pool.submit(self._deliver, engine, claim, clock, jitter)
+                    future = self.pool.submit(self._lane, engine, claim, clock, jitter, deadline)
                     self.in_flight[future] = claim
             if not self.in_flight:
                 return
@@ -114,7 +125,33 @@ class Dispatcher:
 
     def _harvest(self, result: RunResult) -> None:
         for future in [future for future in self.in_flight if future.done()]:
-            _count(result, self.in_flight.pop(future), future)
+            self.in_flight.pop(future)
+            _count(result, future)
+
+    def _lane(
+        self,
+        engine: Engine,
+        claim: store.Claim,
+        clock: Clock,
+        jitter: Callable[[], float],
+        deadline: float,
+    ) -> list[Outcome]:
+        """Send a claim; while its endpoint answers 2xx (and the run's budget lasts), claim its
+        next due delivery in this same thread: a backlog drains at the endpoint's pace, not at
+        the pace of the run's loop. After a failure the lane ends (the circuit decides)."""
+        outcomes: list[Outcome] = []
+        current: store.Claim | None = claim
+        while current is not None:
+            try:
+                status = self._deliver(engine, current, clock, jitter)
+            except Exception as error:  # the database went away: see _count
+                outcomes.append((current, error))
+                return outcomes
+            outcomes.append((current, status))
+            if status != store.DELIVERED or time.monotonic() >= deadline:
+                return outcomes
+            current = store.claim_next(engine, current.subscription_id, clock(), self.config.lease)
+        return outcomes
 
     def _deliver(
         self, engine: Engine, claim: store.Claim, clock: Clock, jitter: Callable[[], float]
@@ -160,34 +197,33 @@ class Dispatcher:
         return status, None if 200 <= status < 300 else f"HTTP {status}"
 
 
-def _count(result: RunResult, claim: store.Claim, future: Future[str | None]) -> None:
-    error = future.exception()
-    if error is not None:
-        # The database went away between send and record: the lease runs out and the delivery
-        # is sent again (at least once), or the next run records it.
-        log.warning(
-            "webhook delivery %s not recorded: %s: %s",
-            claim.delivery_id,
-            type(error).__name__,
-            str(error).splitlines()[0] if str(error) else "",
-        )
-        result.outcomes["unrecorded"] += 1
-        return
-    status = future.result()
-    result.outcomes[status or "superseded"] += 1
-    if status == store.DELIVERED:
-        result.delivered += 1
-    elif status == store.FAILED:
-        result.failed += 1
-    elif status == store.GIVEN_UP:
-        result.given_up += 1
-        log.warning(
-            "webhook delivery %s of decision %s to subscription %s given up after %s attempts",
-            claim.delivery_id,
-            claim.decision_id,
-            claim.subscription_id,
-            claim.attempts + 1,
-        )
+def _count(result: RunResult, future: Future[list[Outcome]]) -> None:
+    for claim, status in future.result():
+        if isinstance(status, BaseException):
+            # The database went away between send and record: the lease runs out and the
+            # delivery is sent again (at least once).
+            log.warning(
+                "webhook delivery %s not recorded: %s: %s",
+                claim.delivery_id,
+                type(status).__name__,
+                str(status).splitlines()[0] if str(status) else "",
+            )
+            result.outcomes["unrecorded"] += 1
+            continue
+        result.outcomes[status or "superseded"] += 1
+        if status == store.DELIVERED:
+            result.delivered += 1
+        elif status == store.FAILED:
+            result.failed += 1
+        elif status == store.GIVEN_UP:
+            result.given_up += 1
+            log.warning(
+                "webhook delivery %s of decision %s to subscription %s given up after %s attempts",
+                claim.delivery_id,
+                claim.decision_id,
+                claim.subscription_id,
+                claim.attempts + 1,
+            )
 
 
 class LazyDispatcher:

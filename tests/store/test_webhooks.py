@@ -220,3 +220,23 @@ def test_removing_a_subscription_removes_its_deliveries(
         assert webhooks.remove_subscription(connection, subscription)
         assert not webhooks.remove_subscription(connection, subscription)
     assert mine(engine, subscription) == []
+
+
+def test_a_slot_freed_by_a_2xx_passes_to_the_next_due_delivery_unless_the_endpoint_paused(
+    engine: Engine, subscribe: object, now: datetime
+) -> None:
+    account = new_id("acct")
+    subscription = subscribe(account)  # type: ignore[operator]
+    commit_decisions(engine, account, 4, now)
+    webhooks.fan_out(engine, now)
+    first, second = claim(engine, now)
+    assert answer(engine, first, now, 200) == "delivered"
+
+    handed = webhooks.claim_next(engine, subscription, now, LEASE)
+    assert handed is not None
+    assert handed.delivery_id not in (first.delivery_id, second.delivery_id)
+    for item in (second, handed):  # three failures in a row (with the next) open the circuit
+        assert answer(engine, item, now, 500) == "failed"
+    (third,) = claim(engine, now)
+    assert answer(engine, third, now, 500) == "failed"
+    assert webhooks.claim_next(engine, subscription, now, LEASE) is None
