@@ -164,14 +164,16 @@ def test_a_receiver_that_hangs_does_not_delay_another_receivers_deliveries(fresh
     with receiving(lambda _n: None) as hanging, receiving() as healthy:
         subscribe(fresh, hanging, slow_account)
         subscribe(fresh, healthy, fast_account)
+        # runs of 1 s: the fast deliveries below span several runs, each begun while the
+        # hanging requests of an earlier one are still open
         config = DeliveryConfig(
-            timeout=6.0, retry=FAST.retry, circuit=FAST.circuit, budget=3.0, poll=0.05
+            timeout=10.0, retry=FAST.retry, circuit=FAST.circuit, budget=1.0, poll=0.05
         )
         commit_decisions(fresh, slow_account, 10, utcnow())
         with dispatching(fresh, config):
             wait_for(lambda: len(hanging.received) >= 4, 10, "the hanging receiver to be busy")
             latencies = []
-            for _ in range(8):
+            for _ in range(15):
                 (made,) = commit_decisions(fresh, fast_account, 1, utcnow())
                 sent = time.monotonic()
                 wait_for(lambda made=made: made in healthy.deliveries(), 10, "the fast delivery")
@@ -180,7 +182,7 @@ def test_a_receiver_that_hangs_does_not_delay_another_receivers_deliveries(fresh
             # all this time the hanging receiver held its four slots, never more
             assert len(hanging.received) == FAST.circuit.max_in_flight
             hanging.stopping.set()  # let its requests end now rather than at the timeout
-    # each delivery took a dispatcher tick or two, never the slow endpoint's 6 s timeout
+    # each delivery took a dispatcher tick or two, never the slow endpoint's 10 s timeout
     assert max(latencies) < 2.0, latencies
 
 
