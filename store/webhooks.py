@@ -192,6 +192,23 @@ def attempts(connection: Connection, delivery_id: int) -> list[Any]:
     )
 
 
+def backlog(connection: Connection, now: datetime) -> dict[str, int]:
+    """For metrics: deliveries waiting by status (pending, failed), and endpoints paused now."""
+    counts = dict.fromkeys(WAITING, 0)
+    for status, count in connection.execute(
+        select(webhook_deliveries.c.status, func.count())
+        .where(webhook_deliveries.c.status.in_(WAITING))
+        .group_by(webhook_deliveries.c.status)
+    ).all():
+        counts[status] = int(count)
+    counts["paused_endpoints"] = int(
+        connection.execute(
+            select(func.count()).where(webhook_subscriptions.c.paused_until > now)
+        ).scalar_one()
+    )
+    return counts
+
+
 # --- 1. fan-out ------------------------------------------------------------------------------
 
 

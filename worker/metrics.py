@@ -34,7 +34,9 @@ from events.names import (
     METRICS_EVENTS_KEY,
     QUEUES,
 )
+from store import webhooks
 from store.tables import conversations, dead_letters, decisions
+from store.webhooks import WAITING
 
 log = logging.getLogger("convlife.metrics")
 
@@ -98,6 +100,7 @@ class ConvlifeCollector(Collector):
     def collect(self) -> Iterator[Any]:
         yield from self._counters()
         yield from self._database_gauges(datetime.now().astimezone())
+        yield from self._webhook_gauges(datetime.now().astimezone())
         depth = GaugeMetricFamily(
             "convlife_queue_depth", "Messages waiting in a Celery queue.", labels=["queue"]
         )
@@ -166,6 +169,23 @@ class ConvlifeCollector(Collector):
             "convlife_outbox_backlog",
             "Decisions and dead letters committed but not yet on their Redis stream.",
             value=backlog,
+        )
+
+    def _webhook_gauges(self, now: datetime) -> Iterator[Any]:
+        with self.engine.connect() as connection:
+            counts = webhooks.backlog(connection, now)
+        waiting = GaugeMetricFamily(
+            "convlife_webhook_backlog",
+            "Webhook deliveries waiting to be sent (pending: never tried; failed: retrying).",
+            labels=["status"],
+        )
+        for status in WAITING:
+            waiting.add_metric([status], counts[status])
+        yield waiting
+        yield GaugeMetricFamily(
+            "convlife_webhook_paused_endpoints",
+            "Webhook endpoints the circuit breaker rests now (failing in a row).",
+            value=counts["paused_endpoints"],
         )
 
 

@@ -240,3 +240,22 @@ def test_a_slot_freed_by_a_2xx_passes_to_the_next_due_delivery_unless_the_endpoi
     (third,) = claim(engine, now)
     assert answer(engine, third, now, 500) == "failed"
     assert webhooks.claim_next(engine, subscription, now, LEASE) is None
+
+
+def test_the_backlog_counts_waiting_deliveries_and_paused_endpoints(
+    engine: Engine, subscribe: object, now: datetime
+) -> None:
+    with engine.connect() as connection:
+        before = webhooks.backlog(connection, now)
+    account = new_id("acct")
+    subscribe(account)  # type: ignore[operator]
+    commit_decisions(engine, account, 5, now)
+    webhooks.fan_out(engine, now)
+    for _ in range(2):
+        for item in claim(engine, now):
+            answer(engine, item, now, 500)
+    with engine.connect() as connection:
+        after = webhooks.backlog(connection, now)
+    assert after["pending"] - before["pending"] == 1
+    assert after["failed"] - before["failed"] == 4
+    assert after["paused_endpoints"] - before["paused_endpoints"] == 1
