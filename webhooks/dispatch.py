@@ -80,7 +80,8 @@ class Dispatcher:
         self, engine: Engine, clock: Clock, jitter: Callable[[], float] = random.random
     ) -> RunResult:
         """Fan out, then claim and send what is due until nothing more is (or the budget is
-        spent); returns the counts of the answers seen. One run at a time per process: a run
+        spent); returns the counts of the answers seen. Requests still in flight when it
+        returns go on in their threads and record themselves. One run at a time per process: a run
         that finds another one going returns at once (that one does the work)."""
         result = RunResult()
         if not self.running.acquire(blocking=False):
@@ -107,6 +108,7 @@ class Dispatcher:
                 # a fraction of a second.
                 result.fanned_out += store.fan_out(engine, now)
                 next_fan_out = time.monotonic() + FAN_OUT_EVERY
+            claimed = 0
             room = config.max_in_flight - len(self.in_flight)
             if room > 0:
                 per_endpoint = Counter(claim.subscription_id for claim in self.in_flight.values())
@@ -118,10 +120,15 @@ class Dispatcher:
                 for claim in store.claim_due(engine, now, config.circuit, config.lease, room, busy):
                     future = self.pool.submit(self._lane, engine, claim, clock, jitter, deadline)
                     self.in_flight[future] = claim
+                    claimed += 1
             if not self.in_flight:
                 return
-            # An answer frees a slot at once; a slow endpoint's request only costs a poll.
-            wait(self.in_flight, timeout=config.poll, return_when=FIRST_COMPLETED)
+            done, _ = wait(self.in_flight, timeout=config.poll, return_when=FIRST_COMPLETED)
+            if not claimed and not done:
+                # Nothing new to start, and what is in flight is slow or draining a backlog in
+                # its lane: it records itself. Free the Celery process for other tasks; the
+                # next tick (or the next run in this process) goes on from here.
+                return
 
     def _harvest(self, result: RunResult) -> None:
         for future in [future for future in self.in_flight if future.done()]:
