@@ -9,6 +9,7 @@ Run one at a time: `.venv/bin/python -m pytest tests/faults/test_webhooks.py -k 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -79,7 +80,7 @@ def statuses(stack: Stack) -> dict[str, int]:
     return {status: int(count) for status, count in rows}
 
 
-def start_worker(stack: Stack) -> object:
+def start_worker(stack: Stack) -> subprocess.Popen[bytes]:
     ready_before = (
         stack.log.read_text(errors="replace").count(" ready.") if stack.log.exists() else 0
     )
@@ -104,7 +105,7 @@ def test_a_worker_sigkilled_right_after_decisions_commit_still_delivers_every_on
         events = inbounds(account, 200)
         Driver().send(hooks.broker_url, events, batch=50)
         wait_until(lambda: bool(decided(hooks, account)), 60, "the first decisions to commit")
-        hooks.kill_group(worker)  # type: ignore[arg-type]
+        hooks.kill_group(worker)  # main process and pool children, no warm shutdown
         committed_at_kill = decided(hooks, account)
         received_at_kill = set(receiver.deliveries())
         print(
