@@ -1,11 +1,12 @@
 """The webhook dispatcher: fan decisions out, claim due deliveries, send, record.
 
-One run (one Celery task on `convlife.webhooks`, sent by beat) loops for at most
-`DeliveryConfig.budget` seconds: each turn fans out new decisions and claims what is due for the
-endpoints that have a free slot, hands each claim to a thread (send, then record), and waits a
-little for answers. A slow endpoint holds only its own slots (its circuit's in-flight limit);
-every other endpoint's deliveries keep being claimed and sent. Nothing waits in memory: what is
-not claimed stays in the database until its endpoint has room.
+One run (one Celery task on `convlife.webhooks`, sent by beat) loops while it has something new
+to start, for at most `DeliveryConfig.budget` seconds: each turn fans out new decisions and
+claims what is due for the endpoints that have a free slot, and hands each claim to a thread (a
+lane: send, record, and after a 2xx take the endpoint's next due delivery). A slow endpoint
+holds only its own slots (its circuit's in-flight limit); every other endpoint's deliveries keep
+being claimed and sent. Nothing waits in memory: what is not claimed stays in the database
+until its endpoint has room.
 """
 
 from __future__ import annotations
@@ -199,7 +200,9 @@ class Dispatcher:
                 status = response.status_code
         except httpx.TimeoutException as error:
             return None, f"timeout ({type(error).__name__}) after {self.config.timeout:g} s"
-        except httpx.HTTPError as error:
+        except Exception as error:
+            # Connection refused or reset, a protocol error, a URL httpx cannot use: all are a
+            # failed attempt, retried and in the end given up, never a delivery stuck unrecorded.
             return None, f"{type(error).__name__}: {error}"
         return status, None if 200 <= status < 300 else f"HTTP {status}"
 

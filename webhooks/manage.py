@@ -28,11 +28,16 @@ class InvalidSubscription(ValueError):
 
 def validate_url(url: str) -> str:
     """The URL, if convlife may POST to it: http or https, with a host."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        parts.port  # noqa: B018  (parsing the port is what raises on a bad one)
+    except ValueError as error:
+        raise InvalidSubscription(f"the URL cannot be parsed ({error})") from None
     if parts.scheme not in ("http", "https"):
         shown = parts.scheme or "none"
         raise InvalidSubscription(f"the URL must be http:// or https:// (scheme: {shown})")
-    if not parts.hostname:
+    if not host:
         raise InvalidSubscription("the URL has no host")
     return url.strip()
 

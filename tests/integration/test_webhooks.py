@@ -21,6 +21,7 @@ from store.migrate import upgrade
 from store.tables import decisions
 from tests.conftest import POSTGRES_ADMIN
 from tests.faults.harness import fresh_database
+from tests.processes import free_port
 from tests.receivers import Receiver, commit_decisions, receiving
 from tests.support import new_id
 from webhooks import manage
@@ -248,3 +249,33 @@ def test_a_delivery_answered_with_a_2xx_is_never_sent_again(fresh: Engine) -> No
     with fresh.connect() as connection:
         rows = store.deliveries(connection, limit=100)
     assert {(row.status, row.attempts) for row in rows} == {("delivered", 1)}
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        (f"http://127.0.0.1:{free_port()}/closed", "ConnectError"),
+        ("http://[::1/hook", "InvalidURL"),
+    ],
+)
+def test_a_request_that_cannot_be_made_is_a_failed_attempt_with_its_reason(
+    url: str, error: str
+) -> None:
+    claim = store.Claim(
+        delivery_id=1,
+        subscription_id=1,
+        url=url,
+        secret=SECRET,
+        decision_id="d1",
+        data="{}",
+        attempts=0,
+        created_at=utcnow(),
+    )
+    dispatcher = Dispatcher(FAST)
+    try:
+        status, reason = dispatcher.send(claim, int(time.time()))
+    finally:
+        dispatcher.close()
+    assert status is None
+    assert reason is not None
+    assert reason.startswith(error)

@@ -39,6 +39,8 @@ def test_a_receiver_verifies_a_fresh_signature_and_refuses_a_tampered_stale_or_f
         ("javascript:alert(1)", "scheme: javascript"),
         ("example.com/hook", "scheme: none"),
         ("http:///nohost", "no host"),
+        ("http://[::1/hook", "cannot be parsed"),
+        ("http://127.0.0.1:99999/hook", "cannot be parsed"),
     ],
 )
 def test_a_webhook_url_must_be_http_or_https_with_a_host(url: str, says: str) -> None:
