@@ -10,13 +10,16 @@ from __future__ import annotations
 EVENTS_QUEUE = "convlife.events"
 CLOSES_QUEUE = "convlife.closes"
 OUTBOX_QUEUE = "convlife.outbox"
-QUEUES = (EVENTS_QUEUE, CLOSES_QUEUE, OUTBOX_QUEUE)
+# Webhooks have a queue of their own: a slow receiver never delays ingest or closes.
+WEBHOOKS_QUEUE = "convlife.webhooks"
+QUEUES = (EVENTS_QUEUE, CLOSES_QUEUE, OUTBOX_QUEUE, WEBHOOKS_QUEUE)
 
 # Celery task names (what a message's `task` header says).
 INGEST_TASK = "convlife.ingest"
 SWEEP_TASK = "convlife.sweep"
 RELAY_TASK = "convlife.relay"
 PRUNE_TASK = "convlife.prune"
+WEBHOOKS_TASK = "convlife.webhooks.dispatch"
 
 # Redis streams convlife writes (append-only, trimmed by count).
 DECISIONS_STREAM = "convlife:decisions"

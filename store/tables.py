@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    ForeignKey,
     Index,
     Integer,
     Interval,
@@ -106,6 +107,9 @@ decisions = Table(
     Column("decided_at", UTCDateTime, nullable=False),
     Column("data", Text, nullable=False),
     Column("published_at", UTCDateTime, nullable=True),
+    # When the webhook fan-out made this decision's delivery rows (NULL: not yet). The outbox
+    # side of webhooks: a decision committed just before a crash is fanned out by the next run.
+    Column("webhooks_fanned_out_at", UTCDateTime, nullable=True),
     Index("ix_decisions_conversation", "account_id", "conversation_id"),
     Index("ix_decisions_decided_at", "decided_at", "decision_id"),  # export, page by page
     Index(
@@ -113,6 +117,12 @@ decisions = Table(
         "decided_at",
         postgresql_where=text("published_at IS NULL"),
         sqlite_where=text("published_at IS NULL"),
+    ),
+    Index(
+        "ix_decisions_not_fanned_out",
+        "decided_at",
+        postgresql_where=text("webhooks_fanned_out_at IS NULL"),
+        sqlite_where=text("webhooks_fanned_out_at IS NULL"),
     ),
 )
 
@@ -135,4 +145,78 @@ dead_letters = Table(
         postgresql_where=text("published_at IS NULL"),
         sqlite_where=text("published_at IS NULL"),
     ),
+)
+
+# --- webhooks (store/webhooks.py) ------------------------------------------------------------
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("url", Text, nullable=False),
+    Column("account_id", ID, nullable=True),  # NULL: every account
+    Column("types", Text, nullable=True),  # comma-separated decision types; NULL: all
+    # Kept in clear: the dispatcher must sign with it. Protected like the rest of the database.
+    Column("secret", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # The circuit breaker: failures in a row, and until when the endpoint rests (NULL: active).
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    Column("paused_until", UTCDateTime, nullable=True),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "subscription_id",
+        Integer,
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("decision_id", String(36), nullable=False),
+    # pending (not tried yet), failed (last try failed; retried at next_attempt_at),
+    # delivered (a 2xx; final), given_up (the horizon passed; final).
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    # Set while a dispatcher has a request in flight; it fences a late answer (see store).
+    Column("leased_until", UTCDateTime, nullable=True),
+    Column("first_attempt_at", UTCDateTime, nullable=True),
+    Column("last_attempt_at", UTCDateTime, nullable=True),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ux_webhook_deliveries_once", "subscription_id", "decision_id", unique=True),
+    Index(
+        "ix_webhook_deliveries_due",
+        "subscription_id",
+        "next_attempt_at",
+        postgresql_where=text("status IN ('pending', 'failed')"),
+        sqlite_where=text("status IN ('pending', 'failed')"),
+    ),
+    Index(
+        "ix_webhook_deliveries_in_flight",
+        "subscription_id",
+        postgresql_where=text("leased_until IS NOT NULL"),
+        sqlite_where=text("leased_until IS NOT NULL"),
+    ),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "delivery_id",
+        Integer,
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("attempted_at", UTCDateTime, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    Index("ix_webhook_attempts_delivery", "delivery_id"),
 )

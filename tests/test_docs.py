@@ -35,8 +35,10 @@ LAYERS = {
     # (settings, ops-style functions); the subprocess test below proves Celery stays out.
     "gateway": {"events", "policies", "store", "worker"},
     "connectors": {"events"},
+    # Outbound HTTP: handlers and below, never Celery or the worker.
+    "webhooks": {"events", "policies", "store"},
 }
-OWN = {"events", "policies", "store", "worker", "gateway", "connectors"}
+OWN = {"events", "policies", "store", "worker", "gateway", "connectors", "webhooks"}
 
 
 @pytest.mark.parametrize("package", sorted(LAYERS))

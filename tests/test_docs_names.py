@@ -27,7 +27,9 @@ def text_of(paths: list[Path]) -> str:
 
 def variables_named_in(text: str) -> set[str]:
     # `CONVLIFE_DEFAULT_*` names a family, not a variable: a name ending in `_` is a prefix.
-    return {name for name in re.findall(r"CONVLIFE_[A-Z0-9_]+", text) if not name.endswith("_")}
+    # A header spelled as an environment key (Rack's HTTP_X_CONVLIFE_…) is not a variable.
+    found = re.findall(r"(?<![A-Za-z0-9_])CONVLIFE_[A-Z0-9_]+", text)
+    return {name for name in found if not name.endswith("_")}
 
 
 def settings_variables() -> set[str]:

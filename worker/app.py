@@ -15,8 +15,9 @@ from typing import Any, NoReturn
 from celery import Celery, Task
 from celery.exceptions import Reject
 
-from events.names import INGEST_TASK, PRUNE_TASK, RELAY_TASK, SWEEP_TASK
+from events.names import INGEST_TASK, PRUNE_TASK, RELAY_TASK, SWEEP_TASK, WEBHOOKS_TASK
 from store import outbox
+from webhooks.dispatch import LazyDispatcher
 from worker import deadlines, deliveries, retention
 from worker.celery_config import celery_config
 from worker.failures import (
@@ -79,6 +80,17 @@ def create_app(settings: Settings) -> Celery:
         """Publish decisions and dead letters that are committed but not yet on Redis."""
         return _periodic(
             "relay", runtime, lambda ready: outbox.relay(ready.engine, ready.redis, utcnow())
+        )
+
+    webhook_dispatcher = LazyDispatcher(settings.webhook_delivery)
+
+    @app.task(name=WEBHOOKS_TASK, shared=False)
+    def webhooks_task() -> int:
+        """Fan decisions out to webhook subscriptions; send what is due (time-bounded)."""
+        return _periodic(
+            "webhooks",
+            runtime,
+            lambda ready: webhook_dispatcher.get().run(ready.engine, utcnow).delivered,
         )
 
     return app

@@ -15,6 +15,8 @@ from events.names import (
     PRUNE_TASK,
     RELAY_TASK,
     SWEEP_TASK,
+    WEBHOOKS_QUEUE,
+    WEBHOOKS_TASK,
 )
 from worker.settings import Settings
 
@@ -78,13 +80,19 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_on_timeout": False,
         "broker_connection_retry_on_startup": True,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
-        "task_queues": [_queue(EVENTS_QUEUE), _queue(CLOSES_QUEUE), _queue(OUTBOX_QUEUE)],
+        "task_queues": [
+            _queue(EVENTS_QUEUE),
+            _queue(CLOSES_QUEUE),
+            _queue(OUTBOX_QUEUE),
+            _queue(WEBHOOKS_QUEUE),
+        ],
         "task_default_queue": EVENTS_QUEUE,
         "task_routes": {
             INGEST_TASK: {"queue": EVENTS_QUEUE},
             SWEEP_TASK: {"queue": CLOSES_QUEUE},
             RELAY_TASK: {"queue": OUTBOX_QUEUE},
             PRUNE_TASK: {"queue": OUTBOX_QUEUE},
+            WEBHOOKS_TASK: {"queue": WEBHOOKS_QUEUE},
         },
         # Beat keeps no file (a few fixed intervals, nothing to remember) and sends a task only
         # once its queue is empty, so nothing piles up while no worker consumes (worker/beat.py).
@@ -100,6 +108,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": RELAY_TASK,
                 "schedule": timedelta(seconds=settings.relay_interval),
                 "options": {"expires": max(settings.relay_interval * 2, 2.0)},
+            },
+            # Each run loops up to its budget; several at once share the work through the
+            # database (claims are leased), so a run still busy with a slow endpoint never
+            # holds back the next tick's.
+            "dispatch-webhooks": {
+                "task": WEBHOOKS_TASK,
+                "schedule": timedelta(seconds=settings.webhook_dispatch_interval),
+                "options": {"expires": max(settings.webhook_dispatch_interval * 2, 2.0)},
             },
             "prune-applied-event-ids": {
                 "task": PRUNE_TASK,

@@ -23,7 +23,7 @@ from events.publish import Publisher, PublishError
 from policies.inactivity import close_deadline
 from store import conversations, history, migrate
 from store.tables import decisions
-from worker import logs, ops
+from worker import logs, ops, webhooks_command
 from worker.app import create_app
 from worker.errors import NotMigrated, RedisUnreachable, UsageError, command_error, mask
 from worker.health import CHECKS, run_checks
@@ -180,6 +180,9 @@ def _parser() -> argparse.ArgumentParser:
     account.add_argument(
         "--json", action="store_true", help="show: one JSON object, durations in ISO 8601"
     )
+
+    hooks = command("webhooks", _webhooks, "add, list, remove webhooks; show their deliveries")
+    webhooks_command.add_arguments(hooks)
     return parser
 
 
@@ -554,6 +557,10 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
     print(f"  bot: {'on' if account.bot_enabled else 'off'}")
     print(f"  store: {ops.store_name(settings)}")
     return 0
+
+
+def _webhooks(settings: Settings, args: argparse.Namespace) -> int:
+    return webhooks_command.run(settings, args)
 
 
 if __name__ == "__main__":

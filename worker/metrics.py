@@ -35,17 +35,22 @@ from sqlalchemy.engine import Connection, Engine
 
 from events.decisions import AutoClosed, ContactRouted
 from events.names import (
-    CLOSES_QUEUE,
-    EVENTS_QUEUE,
     HEARTBEAT_KEY,
     METRICS_CLOSE_LAG_KEY,
     METRICS_DEAD_LETTERS_KEY,
     METRICS_DECISIONS_KEY,
     METRICS_EVENTS_KEY,
     METRICS_SWEEP_KEY,
-    OUTBOX_QUEUE,
+    QUEUES,
 )
-from store.tables import conversations, dead_letters, decisions
+from store.tables import (
+    conversations,
+    dead_letters,
+    decisions,
+    webhook_deliveries,
+    webhook_subscriptions,
+)
+from store.webhooks import WAITING
 
 log = logging.getLogger("convlife.metrics")
 
@@ -132,13 +137,36 @@ class ConvlifeCollector(Collector):
     def collect(self) -> Iterator[Any]:
         yield from self._counters()
         yield from sweep_counters(self.redis)
-        yield from self._database_gauges(datetime.now().astimezone())
+        gauges = self._cached_database_gauges(datetime.now().astimezone())
+        yield from self._database_gauges(gauges)
+        yield from self._webhook_gauges(gauges)
         depth = GaugeMetricFamily(
             "convlife_queue_depth", "Messages waiting in a Celery queue.", labels=["queue"]
         )
-        for queue in (EVENTS_QUEUE, CLOSES_QUEUE, OUTBOX_QUEUE):
+        for queue in QUEUES:
             depth.add_metric([queue], float(self.broker.llen(queue)))
         yield depth
+
+    def _webhook_gauges(self, gauges: DatabaseGauges) -> Iterator[Any]:
+        counts = {
+            "pending": gauges.webhooks_pending,
+            "failed": gauges.webhooks_failed,
+            "paused_endpoints": gauges.webhook_paused_endpoints,
+        }
+        waiting = GaugeMetricFamily(
+            "convlife_webhook_backlog",
+            "Webhook deliveries waiting to be sent (pending: never tried; failed: retrying). "
+            f"Counted up to {GAUGE_COUNT_CAP} each: {GAUGE_COUNT_CAP} means at least that many.",
+            labels=["status"],
+        )
+        for status in WAITING:
+            waiting.add_metric([status], counts[status])
+        yield waiting
+        yield GaugeMetricFamily(
+            "convlife_webhook_paused_endpoints",
+            "Webhook endpoints the circuit breaker rests now (failing in a row).",
+            value=counts["paused_endpoints"],
+        )
 
     def _hash(self, key: str) -> dict[str, str]:
         raw: Any = self.redis.hgetall(key)
@@ -173,8 +201,7 @@ class ConvlifeCollector(Collector):
         histogram.add_metric([], buckets, sum_value=float(lag.get("sum", 0)))
         yield histogram
 
-    def _database_gauges(self, now: datetime) -> Iterator[Any]:
-        gauges = self._cached_database_gauges(now)
+    def _database_gauges(self, gauges: DatabaseGauges) -> Iterator[Any]:
         yield GaugeMetricFamily(
             "convlife_open_conversations",
             "Conversations open now. On PostgreSQL an estimate from the planner's statistics "
@@ -246,6 +273,9 @@ class DatabaseGauges:
     due_not_closed: int
     oldest_due_seconds: float
     outbox_backlog: int
+    webhooks_pending: int = 0
+    webhooks_failed: int = 0
+    webhook_paused_endpoints: int = 0
 
 
 def read_database_gauges(engine: Engine, now: datetime) -> DatabaseGauges:
@@ -276,6 +306,10 @@ def read_database_gauges(engine: Engine, now: datetime) -> DatabaseGauges:
             due.limit(1).scalar_subquery(),
             _capped_count(unpublished_decisions),
             _capped_count(unpublished_dead_letters),
+            *[_capped_count(_webhooks_waiting(status)) for status in WAITING],
+            select(func.count())
+            .where(webhook_subscriptions.c.paused_until > now)
+            .scalar_subquery(),
         ]
         if not postgresql:
             columns.append(_capped_count(_open_conversations()))
@@ -283,7 +317,7 @@ def read_database_gauges(engine: Engine, now: datetime) -> DatabaseGauges:
         if postgresql:
             open_conversations = _postgresql_open_conversations(connection)
         else:
-            open_conversations = float(row[4])
+            open_conversations = float(row[7])
     oldest_due: datetime | None = row[1]
     return DatabaseGauges(
         open_conversations=open_conversations,
@@ -292,11 +326,18 @@ def read_database_gauges(engine: Engine, now: datetime) -> DatabaseGauges:
         if oldest_due is None
         else max((now - oldest_due).total_seconds(), 0),
         outbox_backlog=int(row[2]) + int(row[3]),
+        webhooks_pending=int(row[4]),
+        webhooks_failed=int(row[5]),
+        webhook_paused_endpoints=int(row[6]),
     )
 
 
 def _open_conversations() -> Select[Any]:
     return select(conversations.c.account_id).where(conversations.c.status == "open")
+
+
+def _webhooks_waiting(status: str) -> Select[Any]:
+    return select(webhook_deliveries.c.id).where(webhook_deliveries.c.status == status)
 
 
 def _capped_count(rows: Select[Any]) -> Any:

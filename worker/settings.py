@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.durations import parse_duration
+from policies.delivery import CircuitPolicy, DeliveryConfig, RetryPolicy
 from policies.state import AccountSettings
 
 
@@ -178,3 +179,53 @@ class Settings(BaseSettings):
         """The gateway's secrets, blanks dropped (empty: no authentication configured)."""
         raw = "" if self.gateway_secrets is None else self.gateway_secrets.get_secret_value()
         return [secret.strip() for secret in raw.split(",") if secret.strip()]
+
+    # --- webhooks out (webhooks/dispatch.py, policies/delivery.py) --------------------------
+    webhook_timeout: Seconds = Field(
+        default=10.0, gt=0, description="Seconds a webhook request may take to connect/send/answer."
+    )
+    webhook_retry_base: Seconds = Field(
+        default=5.0, gt=0, description="Seconds before a failed webhook's first retry (x2 each)."
+    )
+    webhook_retry_max: Seconds = Field(
+        default=3600.0, gt=0, description="Longest wait between two attempts of one webhook."
+    )
+    webhook_give_up_after: Duration = Field(
+        default=timedelta(hours=24), description="A delivery still failing this long is given up."
+    )
+    webhook_dispatch_interval: Seconds = Field(
+        default=1.0, gt=0, description="Seconds between beat's webhook dispatch runs."
+    )
+    webhook_dispatch_budget: Seconds = Field(
+        default=10.0, gt=0, description="Seconds one dispatch run keeps claiming new work."
+    )
+    webhook_endpoint_concurrency: int = Field(
+        default=4, ge=1, description="Requests in flight to one endpoint at once."
+    )
+    webhook_max_in_flight: int = Field(
+        default=32, ge=1, description="Requests in flight per dispatcher process (all endpoints)."
+    )
+    webhook_circuit_failures: int = Field(
+        default=5, ge=1, description="Failures in a row after which an endpoint is paused."
+    )
+    webhook_circuit_cool_down: Duration = Field(
+        default=timedelta(seconds=60), description="How long a failing endpoint is paused."
+    )
+
+    @property
+    def webhook_delivery(self) -> DeliveryConfig:
+        return DeliveryConfig(
+            timeout=self.webhook_timeout,
+            retry=RetryPolicy(
+                base=self.webhook_retry_base,
+                cap=self.webhook_retry_max,
+                give_up_after=self.webhook_give_up_after,
+            ),
+            circuit=CircuitPolicy(
+                failures_to_open=self.webhook_circuit_failures,
+                cool_down=self.webhook_circuit_cool_down,
+                max_in_flight=self.webhook_endpoint_concurrency,
+            ),
+            max_in_flight=self.webhook_max_in_flight,
+            budget=self.webhook_dispatch_budget,
+        )
