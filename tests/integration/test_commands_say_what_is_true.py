@@ -155,7 +155,7 @@ def test_health_never_reads_minus_zero_seconds(
     redis.set(HEARTBEAT_KEY, beat.isoformat())
     settings = Settings(broker_url=redis_url, database_url=sqlite_url)  # type: ignore[arg-type]
     [check] = run_checks(settings, ("beat",), beat - timedelta(milliseconds=40))
-    assert check.line() == "ok   beat: last sweep 0.0s ago"
+    assert check.line() == "ok   beat: last successful sweep 0.0s ago"
 
 
 def test_the_default_store_is_one_file_whatever_directory_a_command_runs_in(
