@@ -33,7 +33,7 @@ LAYERS = {
     "store": {"events", "policies"},
     # The gateway: handlers and below, and worker's modules that do not load Celery
     # (settings, ops-style functions); the subprocess test below proves Celery stays out.
-    "gateway": {"events", "policies", "store", "worker"},
+    "gateway": {"events", "policies", "store", "worker", "webhooks"},
     "connectors": {"events"},
     # Outbound HTTP: handlers and below, never Celery or the worker.
     "webhooks": {"events", "policies", "store"},
