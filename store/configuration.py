@@ -1,25 +1,23 @@
-"""Account settings, line owners and agents: read with defaults, updated newest-wins.
+"""Account settings, line owners and agents: read with defaults, locked, written.
 
-Each row keeps the `occurred_at` and `event_id` of the update that set it, so updates applied in
-any order (or twice) leave the same row.
+Each row keeps the `occurred_at` and `event_id` of the update that set it (its `Stamp`); which
+update wins, and how settings merge, is policies.configuration's.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, select, text, tuple_, update
 from sqlalchemy.engine import Connection
 
 from events.models import AccountSettingsUpdated, AgentUpdated, LineUpdated
+from policies.configuration import NEVER_UPDATED, Stamp, merge_settings, newest_wins
 from policies.state import AccountSettings, LineOwner
 from store.db import insert_ignoring_conflicts
 from store.tables import accounts, agents, lines
-
-_NEVER_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def account_settings(
@@ -86,27 +84,14 @@ def apply_settings(
             "bot_enabled": default.bot_enabled,
         },
     )
-    if not _newer(event, row):
-        return None
     before = AccountSettings(
         inactivity_close_after=row["inactivity_close_after"],
         reassignment_window=row["reassignment_window"],
         bot_enabled=row["bot_enabled"],
     )
-    given = event.model_fields_set
-    after = AccountSettings(
-        inactivity_close_after=event.inactivity_close_after
-        if "inactivity_close_after" in given
-        else before.inactivity_close_after,
-        reassignment_window=event.reassignment_window
-        if "reassignment_window" in given
-        else before.reassignment_window,
-        bot_enabled=(
-            event.bot_enabled
-            if "bot_enabled" in given and event.bot_enabled is not None
-            else before.bot_enabled
-        ),
-    )
+    after = merge_settings(before, _stamp(row), event)
+    if after is None:
+        return None
     connection.execute(
         update(accounts)
         .where(accounts.c.account_id == event.account_id)
@@ -125,7 +110,7 @@ def apply_line(connection: Connection, event: LineUpdated) -> bool:
     """Set a line's owner unless a newer update is already applied; True if applied."""
     key = {"account_id": event.account_id, "line_id": event.line_id}
     row = _lock_or_create(connection, lines, key, {"owner_agent_id": None, "owner_group_id": None})
-    if not _newer(event, row):
+    if not newest_wins(event, _stamp(row)):
         return False
     connection.execute(
         update(lines)
@@ -144,7 +129,7 @@ def apply_agent(connection: Connection, event: AgentUpdated) -> bool:
     """Set whether an agent is active unless a newer update is already applied."""
     key = {"account_id": event.account_id, "agent_id": event.agent_id}
     row = _lock_or_create(connection, agents, key, {"active": True})
-    if not _newer(event, row):
+    if not newest_wins(event, _stamp(row)):
         return False
     connection.execute(
         update(agents)
@@ -154,10 +139,8 @@ def apply_agent(connection: Connection, event: AgentUpdated) -> bool:
     return True
 
 
-def _newer(event: AccountSettingsUpdated | LineUpdated | AgentUpdated, row: dict[str, Any]) -> bool:
-    """Newest wins; of two updates at the same instant, the greater event_id (so the result does
-    not depend on which arrived first)."""
-    return (event.occurred_at, event.event_id) > (row["updated_at"], row["updated_event_id"])
+def _stamp(row: dict[str, Any]) -> Stamp:
+    return Stamp(row["updated_at"], row["updated_event_id"])
 
 
 def _lock_or_create(
@@ -165,7 +148,14 @@ def _lock_or_create(
 ) -> dict[str, Any]:
     connection.execute(
         insert_ignoring_conflicts(connection, table, list(key)),
-        [{**key, **initial, "updated_at": _NEVER_UPDATED, "updated_event_id": ""}],
+        [
+            {
+                **key,
+                **initial,
+                "updated_at": NEVER_UPDATED.occurred_at,
+                "updated_event_id": NEVER_UPDATED.event_id,
+            }
+        ],
     )
     statement = select(table).with_for_update()
     for name, value in key.items():

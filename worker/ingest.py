@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from events.decisions import AutoClosed, ContactRouted, Route
+from events.decisions import AutoClosed, ContactRouted
 from events.models import (
     AccountSettingsUpdated,
     AgentUpdated,
@@ -23,9 +23,11 @@ from events.models import (
     LineUpdated,
 )
 from events.parsing import InvalidEvent, ReasonCode, parse_event, refuse
+from policies.clock import from_the_future
+from policies.configuration import moves_deadlines
 from policies.conversation import apply_event, touch
 from policies.inactivity import close_deadline
-from policies.routing import route_inbound
+from policies.routing import route_inbound, touched_conversation
 from policies.state import AccountSettings, Conversation
 from store import configuration, conversations, idempotency, outbox
 from store.conversations import ContactLineKey, ConversationKey
@@ -72,7 +74,7 @@ def validate(
         except InvalidEvent as error:
             invalid.append(error)
             continue
-        if event.occurred_at > now + settings.max_clock_skew:
+        if from_the_future(event.occurred_at, now, settings.max_clock_skew):
             invalid.append(
                 refuse(
                     item,
@@ -193,8 +195,9 @@ def apply_events(
                 now,
             )
             decisions.append(decision)
-            if decision.route is Route.OPEN_CONVERSATION and decision.conversation_id:
-                key = (event.account_id, decision.conversation_id)
+            touched = touched_conversation(decision)
+            if touched is not None:
+                key = (event.account_id, touched)
                 states[key] = changed[key] = touch(states[key], event.occurred_at)
         else:
             key = (event.account_id, event.conversation_id)
@@ -242,10 +245,8 @@ def _apply_configuration(
             change = configuration.apply_settings(connection, event, default)
             if change is not None:
                 before, after = change
-                if (
-                    before.inactivity_close_after != after.inactivity_close_after
-                    or event.account_id in rescheduled
-                ):
+                # Once rescheduled, the account's deadlines follow its latest settings.
+                if moves_deadlines(before, after) or event.account_id in rescheduled:
                     rescheduled[event.account_id] = after
         elif isinstance(event, LineUpdated):
             configuration.apply_line(connection, event)
