@@ -7,13 +7,15 @@ greater event_id (arbitrary, but the same whatever the arrival order).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 from events.models import AccountSettingsUpdated, AgentUpdated, LineUpdated
 from policies.state import AccountSettings
 
 ConfigurationUpdate = AccountSettingsUpdated | LineUpdated | AgentUpdated
+T = TypeVar("T")
 
 
 class Stamp(NamedTuple):
@@ -67,3 +69,11 @@ def moves_deadlines(before: AccountSettings, after: AccountSettings) -> bool:
     """True when a settings change gives the account's open conversations new close deadlines
     (the close setting changed; the other settings leave deadlines as they are)."""
     return before.inactivity_close_after != after.inactivity_close_after
+
+
+@dataclass(frozen=True)
+class Stamped(Generic[T]):
+    """A stored value and the stamp of the update that set it."""
+
+    value: T
+    stamp: Stamp

@@ -96,6 +96,25 @@ def lock(
     return found
 
 
+def lock_or_create(
+    connection: Connection,
+    events: Collection[ConversationEvent],
+    contact_lines: Collection[ContactLineKey] = (),
+) -> dict[ConversationKey, Conversation]:
+    """`lock` the conversations these events name and those of these contacts on these lines,
+    creating (as `new_conversation` builds them) the ones never seen before.
+
+    Insert-if-absent, then lock: a worker racing on the same new conversation ends up waiting
+    on the same row instead of overwriting it.
+    """
+    found = lock(connection, {(e.account_id, e.conversation_id) for e in events}, contact_lines)
+    new = [e for e in events if (e.account_id, e.conversation_id) not in found]
+    if new:
+        create_missing(connection, new)
+        found.update(lock(connection, {(e.account_id, e.conversation_id) for e in new}))
+    return found
+
+
 def _lock_postgresql(
     connection: Connection,
     keys: Collection[ConversationKey],
