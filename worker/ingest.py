@@ -1,7 +1,9 @@
 """The ingest handler: a batch of raw events in, state and decisions committed, decisions out.
 
-One validation pass, one transaction, set-based reads and writes. Per event, the rules stay:
-a bad event is dead-lettered alone, a duplicate changes nothing, order does not matter.
+parse → claim the fresh events → load (store/batch.py: one read phase) → decide
+(policies/batch.py: pure) → save (one write phase) → relay, in one transaction. Per event, the
+rules stay: a bad event is dead-lettered alone, a duplicate changes nothing, order does not
+matter.
 """
 
 from __future__ import annotations
@@ -32,63 +34,6 @@ class IngestResult:
     decisions: list[AutoClosed | ContactRouted] = field(default_factory=list)
     applied_types: list[str] = field(default_factory=list)
     dead_letter_reasons: list[ReasonCode] = field(default_factory=list)
-
-
-def split_payload(payload: object) -> list[object]:
-    """The items of a task's payload: a list of events, or one event (a JSON list as text too)."""
-    if isinstance(payload, str | bytes):
-        try:
-            decoded = json.loads(payload)
-        except (ValueError, RecursionError):
-            return [payload]
-        if isinstance(decoded, list):
-            return list(decoded)
-        return [payload]
-    if isinstance(payload, list | tuple):
-        return list(payload)
-    return [payload]
-
-
-def validate(
-    items: list[object], runtime: Runtime, now: datetime
-) -> tuple[list[Event], list[InvalidEvent]]:
-    """Parse every item; what fails becomes an InvalidEvent (for a dead letter)."""
-    settings = runtime.settings
-    valid: list[Event] = []
-    invalid: list[InvalidEvent] = []
-    for item in items:
-        try:
-            event = parse_event(item, max_bytes=settings.max_event_bytes)
-        except InvalidEvent as error:
-            invalid.append(error)
-            continue
-        if from_the_future(event.occurred_at, now, settings.max_clock_skew):
-            invalid.append(
-                refuse(
-                    item,
-                    f"occurred_at {event.occurred_at.isoformat()} is more than "
-                    f"{settings.max_clock_skew} ahead of convlife's clock",
-                    "future",
-                )
-            )
-            continue
-        valid.append(event)
-    return valid, invalid
-
-
-def capped(items: list[object], cap: int) -> tuple[list[object], list[InvalidEvent]]:
-    """The first `cap` items, and the rest as refusals (each dead-lettered, so it can be
-    replayed): one huge message must not hold a worker's memory or come back forever."""
-    beyond = [
-        refuse(
-            item,
-            f"beyond the {cap} events one message may carry "
-            f"(item {index + 1} of {len(items)}); replay it in another message",
-            "too_many_events",
-        )
-        for index, item in enumerate(items[cap:], start=cap)
-    ]
-    return items[:cap], beyond
 
 
 def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
@@ -174,3 +119,60 @@ def save_outcome(
         outbox.add_invalid(connection, error, now)
     stored = set(outbox.add_decisions(connection, decisions))
     return [decision for decision in decisions if decision.decision_id in stored]
+
+
+def split_payload(payload: object) -> list[object]:
+    """The items of a task's payload: a list of events, or one event (a JSON list as text too)."""
+    if isinstance(payload, str | bytes):
+        try:
+            decoded = json.loads(payload)
+        except (ValueError, RecursionError):
+            return [payload]
+        if isinstance(decoded, list):
+            return list(decoded)
+        return [payload]
+    if isinstance(payload, list | tuple):
+        return list(payload)
+    return [payload]
+
+
+def validate(
+    items: list[object], runtime: Runtime, now: datetime
+) -> tuple[list[Event], list[InvalidEvent]]:
+    """Parse every item; what fails becomes an InvalidEvent (for a dead letter)."""
+    settings = runtime.settings
+    valid: list[Event] = []
+    invalid: list[InvalidEvent] = []
+    for item in items:
+        try:
+            event = parse_event(item, max_bytes=settings.max_event_bytes)
+        except InvalidEvent as error:
+            invalid.append(error)
+            continue
+        if from_the_future(event.occurred_at, now, settings.max_clock_skew):
+            invalid.append(
+                refuse(
+                    item,
+                    f"occurred_at {event.occurred_at.isoformat()} is more than "
+                    f"{settings.max_clock_skew} ahead of convlife's clock",
+                    "future",
+                )
+            )
+            continue
+        valid.append(event)
+    return valid, invalid
+
+
+def capped(items: list[object], cap: int) -> tuple[list[object], list[InvalidEvent]]:
+    """The first `cap` items, and the rest as refusals (each dead-lettered, so it can be
+    replayed): one huge message must not hold a worker's memory or come back forever."""
+    beyond = [
+        refuse(
+            item,
+            f"beyond the {cap} events one message may carry "
+            f"(item {index + 1} of {len(items)}); replay it in another message",
+            "too_many_events",
+        )
+        for index, item in enumerate(items[cap:], start=cap)
+    ]
+    return items[:cap], beyond
