@@ -9,6 +9,7 @@ reproducible), edges (a microsecond, a hundred years, Never, closed conversation
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -89,3 +90,26 @@ def test_rescheduling_an_account_gives_every_conversation_the_deadline_the_rule_
             stored = stored_deadlines(connection, account_id)
         expected = {c.conversation_id: close_deadline(c, after) for c in states}
         assert stored == expected, (before, after)
+
+
+def test_a_deadline_past_year_9999_is_none_in_the_store_as_in_the_rule(engine: Engine) -> None:
+    # Unreachable through events today (occurred_at is at most the clock plus the allowed skew,
+    # a setting at most a hundred years), but the rule says Never there, and the SQL must too.
+    account_id = new_id("acct")
+    rng = random.Random(9999)
+    states = [
+        replace(
+            a_conversation(rng, account_id),
+            status=Status.OPEN,
+            closed_at=None,
+            closed_by=None,
+            last_activity_at=datetime(9990, 1, 1, tzinfo=UTC) + offset,
+        )
+        for offset in (timedelta(0), timedelta(days=1000, microseconds=1))
+    ]
+    after = AccountSettings(inactivity_close_after=HUNDRED_YEARS)
+    with engine.begin() as connection:
+        conversations.save(connection, {conversations.key_of(c): (c, None) for c in states})
+        reschedule_account(connection, account_id, after)
+        stored = stored_deadlines(connection, account_id)
+    assert stored == {c.conversation_id: close_deadline(c, after) for c in states}
