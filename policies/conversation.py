@@ -70,16 +70,42 @@ def apply_event(conversation: Conversation | None, event: ConversationEvent) -> 
         state = _assign(state, at, event.agent_id, event.group_id, bot=False)
     elif isinstance(event, ConversationClosed) and _close_wins(state, event):
         state = replace(
-            state,
-            status=Status.CLOSED,
+            closed(
+                state,
+                at=at,
+                by=ClosedBy(event.closed_by),
+                agent_id=event.agent_id,
+                reason=event.close_reason,
+                automatic=False,
+            ),
             status_changed_at=at,
-            closed_at=at,
-            closed_by=ClosedBy(event.closed_by),
-            closing_agent_id=event.agent_id,
-            close_reason=event.close_reason,
-            auto_closed=False,
         )
     return state
+
+
+def closed(
+    conversation: Conversation,
+    *,
+    at: datetime,
+    by: ClosedBy,
+    agent_id: str | None,
+    reason: str | None,
+    automatic: bool,
+) -> Conversation:
+    """The conversation closed at `at` (UTC): what a close is, whoever makes it.
+
+    `status_changed_at` is left to the caller: an agent's close sets it to the close's time,
+    the sweep's automatic close keeps the open that started the idle period (see the module).
+    """
+    return replace(
+        conversation,
+        status=Status.CLOSED,
+        closed_at=at,
+        closed_by=by,
+        closing_agent_id=agent_id,
+        close_reason=reason,
+        auto_closed=automatic,
+    )
 
 
 def _close_wins(state: Conversation, event: ConversationClosed) -> bool:

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from events.decisions import AutoClosed
+from policies.conversation import closed
 from policies.durations import humanize
 from policies.identity import decision_id
-from policies.state import INACTIVITY, AccountSettings, ClosedBy, Conversation, Status
+from policies.state import INACTIVITY, AccountSettings, ClosedBy, Conversation
+
+
+def deadline_after(last_activity_at: datetime, close_after: timedelta | None) -> datetime | None:
+    """The close deadline of an open conversation: last activity + the close setting (UTC).
+
+    None for a setting of Never, and past year 9999 (a setting that long means Never in
+    practice). The one place this sum is written: the SQL reschedule is checked against it
+    (tests/store/test_deadline_rule.py) and the close-lag metric uses it.
+    """
+    if close_after is None:
+        return None
+    try:
+        return last_activity_at + close_after
+    except OverflowError:
+        return None
 
 
 def close_deadline(conversation: Conversation, settings: AccountSettings) -> datetime | None:
     """When the conversation closes if nothing else happens; None if it never will."""
-    if not conversation.is_open or settings.inactivity_close_after is None:
+    if not conversation.is_open:
         return None
-    try:
-        return conversation.last_activity_at + settings.inactivity_close_after
-    except OverflowError:  # past year 9999: a setting that long means Never in practice
-        return None
+    return deadline_after(conversation.last_activity_at, settings.inactivity_close_after)
 
 
 def is_due(conversation: Conversation, settings: AccountSettings, now: datetime) -> bool:
@@ -40,14 +52,14 @@ def auto_close(
     if not is_due(conversation, settings, now):
         return None
     assert settings.inactivity_close_after is not None  # is_due checked it
-    closed = replace(
+    # status_changed_at is kept: see the docstring.
+    closed_now = closed(
         conversation,
-        status=Status.CLOSED,
-        closed_at=now,
-        closed_by=ClosedBy.SYSTEM,
-        closing_agent_id=None,
-        close_reason=INACTIVITY,
-        auto_closed=True,
+        at=now,
+        by=ClosedBy.SYSTEM,
+        agent_id=None,
+        reason=INACTIVITY,
+        automatic=True,
     )
     idle = now - conversation.last_activity_at
     decision = AutoClosed(
@@ -70,4 +82,4 @@ def auto_close(
         closed_at=now,
         inactivity_close_after=settings.inactivity_close_after,
     )
-    return closed, decision
+    return closed_now, decision

@@ -149,3 +149,11 @@ def _window_over(wrote_at: datetime, closed_at: datetime, window: timedelta) -> 
         return wrote_at >= closed_at + window
     except OverflowError:  # the window ends after year 9999: it is not over
         return False
+
+
+def touched_conversation(decision: ContactRouted) -> str | None:
+    """The conversation an inbound message counts as activity of: the open conversation it
+    was routed to (its deadline moves); None when the contact starts a new one."""
+    if decision.route is Route.OPEN_CONVERSATION:
+        return decision.conversation_id
+    return None

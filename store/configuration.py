@@ -1,25 +1,30 @@
-"""Account settings, line owners and agents: read with defaults, updated newest-wins.
+"""Account settings, line owners and agents: read with defaults, locked, written.
 
-Each row keeps the `occurred_at` and `event_id` of the update that set it, so updates applied in
-any order (or twice) leave the same row.
+Each row keeps the `occurred_at` and `event_id` of the update that set it (its `Stamp`); which
+update wins, and how settings merge, is policies.configuration's.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
-from datetime import UTC, datetime
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import Table, select, text, tuple_, update
 from sqlalchemy.engine import Connection
 
 from events.models import AccountSettingsUpdated, AgentUpdated, LineUpdated
+from policies.configuration import (
+    NEVER_UPDATED,
+    Stamp,
+    Stamped,
+    merge_settings,
+    newest_wins,
+    stamp_of,
+)
 from policies.state import AccountSettings, LineOwner
 from store.db import insert_ignoring_conflicts
 from store.tables import accounts, agents, lines
-
-_NEVER_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def account_settings(
@@ -68,96 +73,143 @@ def agents_active(
     return {(row.account_id, row.agent_id): row.active for row in rows}
 
 
+def lock_account_rows(
+    connection: Connection, account_ids: Collection[str], default: AccountSettings
+) -> dict[str, Stamped[AccountSettings]]:
+    """Lock these accounts' settings rows, in order, creating with `default` those absent."""
+    initial = {
+        "inactivity_close_after": default.inactivity_close_after,
+        "reassignment_window": default.reassignment_window,
+        "bot_enabled": default.bot_enabled,
+    }
+    found: dict[str, Stamped[AccountSettings]] = {}
+    for account_id in sorted(account_ids):
+        row = _lock_or_create(connection, accounts, {"account_id": account_id}, initial)
+        settings = AccountSettings(
+            inactivity_close_after=row["inactivity_close_after"],
+            reassignment_window=row["reassignment_window"],
+            bot_enabled=row["bot_enabled"],
+        )
+        found[account_id] = Stamped(settings, _stamp(row))
+    return found
+
+
+def lock_line_rows(
+    connection: Connection, keys: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], Stamped[LineOwner]]:
+    """Lock these (account_id, line_id) rows, in order, creating ownerless those absent."""
+    found: dict[tuple[str, str], Stamped[LineOwner]] = {}
+    for account_id, line_id in sorted(keys):
+        row = _lock_or_create(
+            connection,
+            lines,
+            {"account_id": account_id, "line_id": line_id},
+            {"owner_agent_id": None, "owner_group_id": None},
+        )
+        owner = LineOwner(agent_id=row["owner_agent_id"], group_id=row["owner_group_id"])
+        found[(account_id, line_id)] = Stamped(owner, _stamp(row))
+    return found
+
+
+def lock_agent_rows(
+    connection: Connection, keys: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], Stamped[bool]]:
+    """Lock these (account_id, agent_id) rows (active or not), in order, creating those absent
+    as active."""
+    found: dict[tuple[str, str], Stamped[bool]] = {}
+    for account_id, agent_id in sorted(keys):
+        row = _lock_or_create(
+            connection, agents, {"account_id": account_id, "agent_id": agent_id}, {"active": True}
+        )
+        found[(account_id, agent_id)] = Stamped(bool(row["active"]), _stamp(row))
+    return found
+
+
+def save_account_rows(connection: Connection, rows: Mapping[str, Stamped[AccountSettings]]) -> None:
+    """Write settings rows (locked before), each with the stamp of the update that set it."""
+    for account_id, row in sorted(rows.items()):
+        connection.execute(
+            update(accounts)
+            .where(accounts.c.account_id == account_id)
+            .values(
+                inactivity_close_after=row.value.inactivity_close_after,
+                reassignment_window=row.value.reassignment_window,
+                bot_enabled=row.value.bot_enabled,
+                updated_at=row.stamp.occurred_at,
+                updated_event_id=row.stamp.event_id,
+            )
+        )
+
+
+def save_line_rows(
+    connection: Connection, rows: Mapping[tuple[str, str], Stamped[LineOwner]]
+) -> None:
+    """Write line owners (rows locked before), each with its stamp."""
+    for (account_id, line_id), row in sorted(rows.items()):
+        connection.execute(
+            update(lines)
+            .where(lines.c.account_id == account_id, lines.c.line_id == line_id)
+            .values(
+                owner_agent_id=row.value.agent_id,
+                owner_group_id=row.value.group_id,
+                updated_at=row.stamp.occurred_at,
+                updated_event_id=row.stamp.event_id,
+            )
+        )
+
+
+def save_agent_rows(connection: Connection, rows: Mapping[tuple[str, str], Stamped[bool]]) -> None:
+    """Write whether agents are active (rows locked before), each with its stamp."""
+    for (account_id, agent_id), row in sorted(rows.items()):
+        connection.execute(
+            update(agents)
+            .where(agents.c.account_id == account_id, agents.c.agent_id == agent_id)
+            .values(
+                active=row.value,
+                updated_at=row.stamp.occurred_at,
+                updated_event_id=row.stamp.event_id,
+            )
+        )
+
+
 def apply_settings(
     connection: Connection, event: AccountSettingsUpdated, default: AccountSettings
 ) -> tuple[AccountSettings, AccountSettings] | None:
-    """Apply a settings update unless a newer one is already applied.
+    """Apply one settings update (see policies.configuration.merge_settings).
 
-    Fields the event leaves out keep their current value (the default, for an account never
-    configured). Returns (before, after), or None when the update is older than the stored one.
+    Returns (before, after), or None when the update is older than the stored one.
     """
-    row = _lock_or_create(
-        connection,
-        accounts,
-        {"account_id": event.account_id},
-        {
-            "inactivity_close_after": default.inactivity_close_after,
-            "reassignment_window": default.reassignment_window,
-            "bot_enabled": default.bot_enabled,
-        },
-    )
-    if not _newer(event, row):
+    row = lock_account_rows(connection, [event.account_id], default)[event.account_id]
+    after = merge_settings(row.value, row.stamp, event)
+    if after is None:
         return None
-    before = AccountSettings(
-        inactivity_close_after=row["inactivity_close_after"],
-        reassignment_window=row["reassignment_window"],
-        bot_enabled=row["bot_enabled"],
-    )
-    given = event.model_fields_set
-    after = AccountSettings(
-        inactivity_close_after=event.inactivity_close_after
-        if "inactivity_close_after" in given
-        else before.inactivity_close_after,
-        reassignment_window=event.reassignment_window
-        if "reassignment_window" in given
-        else before.reassignment_window,
-        bot_enabled=(
-            event.bot_enabled
-            if "bot_enabled" in given and event.bot_enabled is not None
-            else before.bot_enabled
-        ),
-    )
-    connection.execute(
-        update(accounts)
-        .where(accounts.c.account_id == event.account_id)
-        .values(
-            inactivity_close_after=after.inactivity_close_after,
-            reassignment_window=after.reassignment_window,
-            bot_enabled=after.bot_enabled,
-            updated_at=event.occurred_at,
-            updated_event_id=event.event_id,
-        )
-    )
-    return before, after
+    save_account_rows(connection, {event.account_id: Stamped(after, stamp_of(event))})
+    return row.value, after
 
 
 def apply_line(connection: Connection, event: LineUpdated) -> bool:
     """Set a line's owner unless a newer update is already applied; True if applied."""
-    key = {"account_id": event.account_id, "line_id": event.line_id}
-    row = _lock_or_create(connection, lines, key, {"owner_agent_id": None, "owner_group_id": None})
-    if not _newer(event, row):
+    key = (event.account_id, event.line_id)
+    row = lock_line_rows(connection, [key])[key]
+    if not newest_wins(event, row.stamp):
         return False
-    connection.execute(
-        update(lines)
-        .where(lines.c.account_id == event.account_id, lines.c.line_id == event.line_id)
-        .values(
-            owner_agent_id=event.agent_id,
-            owner_group_id=event.group_id,
-            updated_at=event.occurred_at,
-            updated_event_id=event.event_id,
-        )
-    )
+    owner = LineOwner(agent_id=event.agent_id, group_id=event.group_id)
+    save_line_rows(connection, {key: Stamped(owner, stamp_of(event))})
     return True
 
 
 def apply_agent(connection: Connection, event: AgentUpdated) -> bool:
     """Set whether an agent is active unless a newer update is already applied."""
-    key = {"account_id": event.account_id, "agent_id": event.agent_id}
-    row = _lock_or_create(connection, agents, key, {"active": True})
-    if not _newer(event, row):
+    key = (event.account_id, event.agent_id)
+    row = lock_agent_rows(connection, [key])[key]
+    if not newest_wins(event, row.stamp):
         return False
-    connection.execute(
-        update(agents)
-        .where(agents.c.account_id == event.account_id, agents.c.agent_id == event.agent_id)
-        .values(active=event.active, updated_at=event.occurred_at, updated_event_id=event.event_id)
-    )
+    save_agent_rows(connection, {key: Stamped(event.active, stamp_of(event))})
     return True
 
 
-def _newer(event: AccountSettingsUpdated | LineUpdated | AgentUpdated, row: dict[str, Any]) -> bool:
-    """Newest wins; of two updates at the same instant, the greater event_id (so the result does
-    not depend on which arrived first)."""
-    return (event.occurred_at, event.event_id) > (row["updated_at"], row["updated_event_id"])
+def _stamp(row: dict[str, Any]) -> Stamp:
+    return Stamp(row["updated_at"], row["updated_event_id"])
 
 
 def _lock_or_create(
@@ -165,7 +217,14 @@ def _lock_or_create(
 ) -> dict[str, Any]:
     connection.execute(
         insert_ignoring_conflicts(connection, table, list(key)),
-        [{**key, **initial, "updated_at": _NEVER_UPDATED, "updated_event_id": ""}],
+        [
+            {
+                **key,
+                **initial,
+                "updated_at": NEVER_UPDATED.occurred_at,
+                "updated_event_id": NEVER_UPDATED.event_id,
+            }
+        ],
     )
     statement = select(table).with_for_update()
     for name, value in key.items():

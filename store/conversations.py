@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Interval, and_, bindparam, null, select, update
+from sqlalchemy import Interval, and_, bindparam, case, literal, null, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from events.models import ConversationEvent
 from policies.conversation import new_conversation
 from policies.state import ClosedBy, Conversation, Status
-from store.db import bulk_insert, rows_json, rows_param
+from store.db import UTCDateTime, bulk_insert, rows_json, rows_param
 from store.tables import conversations as table
 
 ConversationKey = tuple[str, str]
@@ -24,6 +24,8 @@ ContactLineKey = tuple[str, str, str]
 """(account_id, contact_id, line_id)"""
 
 _KEYS_PER_QUERY = 500
+_END_OF_DATETIME = literal(datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), UTCDateTime)
+"""The last instant Python's datetime holds."""
 _KEY = ("account_id", "conversation_id")
 
 
@@ -93,6 +95,25 @@ def lock(
             for row in connection.execute(statement):
                 conversation = _from_row(row)
                 found[key_of(conversation)] = conversation
+    return found
+
+
+def lock_or_create(
+    connection: Connection,
+    events: Collection[ConversationEvent],
+    contact_lines: Collection[ContactLineKey] = (),
+) -> dict[ConversationKey, Conversation]:
+    """`lock` the conversations these events name and those of these contacts on these lines,
+    creating (as `new_conversation` builds them) the ones never seen before.
+
+    Insert-if-absent, then lock: a worker racing on the same new conversation ends up waiting
+    on the same row instead of overwriting it.
+    """
+    found = lock(connection, {(e.account_id, e.conversation_id) for e in events}, contact_lines)
+    new = [e for e in events if (e.account_id, e.conversation_id) not in found]
+    if new:
+        create_missing(connection, new)
+        found.update(lock(connection, {(e.account_id, e.conversation_id) for e in new}))
     return found
 
 
@@ -275,11 +296,14 @@ def reschedule_open(
     (SQLite keeps datetimes as text): the caller then pages through them itself."""
     if connection.dialect.name != "postgresql":
         return None
-    due = (
-        null()
-        if close_after is None
-        else table.c.last_activity_at + bindparam("close_after", close_after, type_=Interval())
-    )
+    if close_after is None:
+        due: Any = null()
+    else:
+        # policies.inactivity.deadline_after, in SQL: past year 9999 there is no deadline
+        # (PostgreSQL could store one, but no Python driver could read it back).
+        # tests/store/test_deadline_rule.py holds the two to the same results.
+        total = table.c.last_activity_at + bindparam("close_after", close_after, type_=Interval())
+        due = case((total <= _END_OF_DATETIME, total), else_=null())
     result = connection.execute(
         update(table)
         .where(table.c.account_id == account_id, table.c.status == Status.OPEN.value)

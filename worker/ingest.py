@@ -1,34 +1,26 @@
 """The ingest handler: a batch of raw events in, state and decisions committed, decisions out.
 
-One validation pass, one transaction, set-based reads and writes. Per event, the rules stay:
-a bad event is dead-lettered alone, a duplicate changes nothing, order does not matter.
+parse → claim the fresh events → load (store/batch.py: one read phase) → decide
+(policies/batch.py: pure) → save (one write phase) → relay, in one transaction. Per event, the
+rules stay: a bad event is dead-lettered alone, a duplicate changes nothing, order does not
+matter.
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from events.decisions import AutoClosed, ContactRouted, Route
-from events.models import (
-    AccountSettingsUpdated,
-    AgentUpdated,
-    ContactInbound,
-    ConversationEvent,
-    Event,
-    LineUpdated,
-)
+from events.decisions import AutoClosed, ContactRouted
+from events.models import Event
 from events.parsing import InvalidEvent, ReasonCode, parse_event, refuse
-from policies.conversation import apply_event, touch
-from policies.inactivity import close_deadline
-from policies.routing import route_inbound
-from policies.state import AccountSettings, Conversation
-from store import configuration, conversations, idempotency, outbox
-from store.conversations import ContactLineKey, ConversationKey
+from policies.batch import Decided, decide
+from policies.clock import from_the_future
+from policies.conversation import apply_event
+from store import batch, configuration, conversations, idempotency, outbox
 from worker import logs
 from worker.deadlines import reschedule_account
 from worker.runtime import Runtime
@@ -42,6 +34,91 @@ class IngestResult:
     decisions: list[AutoClosed | ContactRouted] = field(default_factory=list)
     applied_types: list[str] = field(default_factory=list)
     dead_letter_reasons: list[ReasonCode] = field(default_factory=list)
+
+
+def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
+    """Apply one task's payload in one transaction; `now` is convlife's clock (UTC).
+
+    parse → claim the fresh events → load → decide → save → relay (the stored decisions).
+    At most `max_events_per_message` events are applied; the rest are dead-lettered.
+    """
+    valid, invalid = parse(payload, runtime, now)
+    with runtime.engine.begin() as connection:
+        fresh = claim_fresh(connection, valid, now)
+        decided = apply_events(connection, fresh, runtime, now)
+        relayed = save_outcome(connection, invalid, decided, now)
+    for error in invalid:
+        logs.dead_letter(error.reason, error.account_id, error.event_id, error.code)
+    for made in relayed:
+        logs.decision(made)
+    return IngestResult(
+        applied=len(fresh),
+        duplicates=len(valid) - len(fresh),
+        dead_lettered=len(invalid),
+        decisions=relayed,
+        applied_types=[event.type for event in fresh],
+        dead_letter_reasons=[error.code for error in invalid],
+    )
+
+
+def apply_events(
+    connection: Connection, events: list[Event], runtime: Runtime, now: datetime
+) -> list[AutoClosed | ContactRouted]:
+    """Apply fresh (never applied) events: one read phase, pure decisions, one write phase.
+    Returns the decisions they caused."""
+    loaded = batch.load(connection, events, runtime.settings.default_account_settings)
+    # apply_event is looked up here, at call time: tests/service/test_deliveries.py replaces
+    # it in this module to play a bug that one event's content triggers.
+    decided = decide(loaded, events, now, apply=apply_event)
+    save(connection, decided)
+    return decided.decisions
+
+
+def parse(
+    payload: object, runtime: Runtime, now: datetime
+) -> tuple[list[Event], list[InvalidEvent]]:
+    """The payload's events, and the refusals (unparsable, from the future, past the cap)."""
+    items, beyond = capped(split_payload(payload), runtime.settings.max_events_per_message)
+    valid, invalid = validate(items, runtime, now)
+    return valid, invalid + beyond
+
+
+def claim_fresh(connection: Connection, events: list[Event], now: datetime) -> list[Event]:
+    """The events never applied before (the first of each event id), claimed as applied."""
+    first_of_key: dict[tuple[str, str], Event] = {}
+    for event in events:
+        first_of_key.setdefault((event.account_id, event.event_id), event)
+    fresh_keys = idempotency.claim(connection, first_of_key.keys(), now)
+    return [event for key, event in first_of_key.items() if key in fresh_keys]
+
+
+def save(connection: Connection, decided: Decided) -> None:
+    """The write phase: configuration rows, conversations with their deadlines, and the new
+    deadlines of every open conversation of an account whose close setting changed."""
+    configuration.save_account_rows(connection, decided.accounts)
+    configuration.save_line_rows(connection, decided.lines)
+    configuration.save_agent_rows(connection, decided.agents)
+    conversations.save(connection, decided.conversations)
+    for account_id, account_settings in decided.rescheduled.items():
+        reschedule_account(connection, account_id, account_settings)
+
+
+def save_outcome(
+    connection: Connection,
+    invalid: list[InvalidEvent],
+    decisions: list[AutoClosed | ContactRouted],
+    now: datetime,
+) -> list[AutoClosed | ContactRouted]:
+    """Dead letters and decisions into the outbox; returns the decisions to relay.
+
+    A redelivery after its event ids were pruned decides again, with the same decision ids:
+    the decision stored the first time stands, and only what is stored now is logged, counted
+    and relayed.
+    """
+    for error in invalid:
+        outbox.add_invalid(connection, error, now)
+    stored = set(outbox.add_decisions(connection, decisions))
+    return [decision for decision in decisions if decision.decision_id in stored]
 
 
 def split_payload(payload: object) -> list[object]:
@@ -72,7 +149,7 @@ def validate(
         except InvalidEvent as error:
             invalid.append(error)
             continue
-        if event.occurred_at > now + settings.max_clock_skew:
+        if from_the_future(event.occurred_at, now, settings.max_clock_skew):
             invalid.append(
                 refuse(
                     item,
@@ -99,156 +176,3 @@ def capped(items: list[object], cap: int) -> tuple[list[object], list[InvalidEve
         for index, item in enumerate(items[cap:], start=cap)
     ]
     return items[:cap], beyond
-
-
-def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
-    """Apply one task's payload in one transaction; `now` is convlife's clock (UTC).
-
-    At most `max_events_per_message` events are applied; the rest are dead-lettered.
-    """
-    items, beyond = capped(split_payload(payload), runtime.settings.max_events_per_message)
-    valid, invalid = validate(items, runtime, now)
-    invalid += beyond
-    result = IngestResult(
-        dead_lettered=len(invalid), dead_letter_reasons=[error.code for error in invalid]
-    )
-    with runtime.engine.begin() as connection:
-        for error in invalid:
-            outbox.add_invalid(connection, error, now)
-        first_of_key: dict[tuple[str, str], Event] = {}
-        for event in valid:
-            first_of_key.setdefault((event.account_id, event.event_id), event)
-        fresh_keys = idempotency.claim(connection, first_of_key.keys(), now)
-        fresh = [event for key, event in first_of_key.items() if key in fresh_keys]
-        result.duplicates = len(valid) - len(fresh)
-        result.applied = len(fresh)
-        result.applied_types = [event.type for event in fresh]
-        decided = apply_events(connection, fresh, runtime, now)
-        # A redelivery after its event ids were pruned decides again, with the same decision
-        # ids: the decision stored the first time stands, and only what is stored now is
-        # logged, counted and relayed.
-        stored = set(outbox.add_decisions(connection, decided))
-        result.decisions = [decision for decision in decided if decision.decision_id in stored]
-    for error in invalid:
-        logs.dead_letter(error.reason, error.account_id, error.event_id, error.code)
-    for made in result.decisions:
-        logs.decision(made)
-    return result
-
-
-def apply_events(
-    connection: Connection, events: list[Event], runtime: Runtime, now: datetime
-) -> list[AutoClosed | ContactRouted]:
-    """Apply fresh (never applied) events; returns the decisions they caused."""
-    default = runtime.settings.default_account_settings
-    configuration.lock_accounts(
-        connection,
-        changing={e.account_id for e in events if isinstance(e, AccountSettingsUpdated)},
-        reading={e.account_id for e in events if isinstance(e, ConversationEvent | ContactInbound)},
-    )
-    rescheduled = _apply_configuration(connection, events, default)
-
-    activity = [e for e in events if isinstance(e, ConversationEvent)]
-    inbound = [e for e in events if isinstance(e, ContactInbound)]
-    states = conversations.lock(
-        connection,
-        {(e.account_id, e.conversation_id) for e in activity},
-        {(e.account_id, e.contact_id, e.line_id) for e in inbound},
-    )
-    new = [e for e in activity if (e.account_id, e.conversation_id) not in states]
-    if new:
-        # Insert-if-absent, then lock: a worker racing on the same new conversation ends up
-        # waiting on the same row instead of overwriting it.
-        conversations.create_missing(connection, new)
-        states.update(
-            conversations.lock(connection, {(e.account_id, e.conversation_id) for e in new})
-        )
-    accounts = {e.account_id for e in activity} | {e.account_id for e in inbound}
-    settings = configuration.account_settings(connection, accounts, default)
-    owners = configuration.line_owners(connection, {(e.account_id, e.line_id) for e in inbound})
-    active = configuration.agents_active(connection, _agents_routing_may_ask(states, activity))
-    by_contact_line: dict[ContactLineKey, set[ConversationKey]] = defaultdict(set)
-    for key, state in states.items():
-        by_contact_line[(state.account_id, state.contact_id, state.line_id)].add(key)
-
-    changed: dict[ConversationKey, Conversation] = {}
-    decisions: list[AutoClosed | ContactRouted] = []
-    # Time order, so an inbound contact sees the conversations as they stood when it wrote.
-    timeline: list[ConversationEvent | ContactInbound] = [*activity, *inbound]
-    for event in sorted(timeline, key=lambda e: e.occurred_at):
-        if isinstance(event, ContactInbound):
-            contact_line = (event.account_id, event.contact_id, event.line_id)
-            candidates = [states[key] for key in by_contact_line[contact_line]]
-            agent_active = {
-                agent: is_active
-                for (account, agent), is_active in active.items()
-                if account == event.account_id
-            }
-            decision = route_inbound(
-                event,
-                candidates,
-                settings[event.account_id],
-                owners[(event.account_id, event.line_id)],
-                agent_active,
-                now,
-            )
-            decisions.append(decision)
-            if decision.route is Route.OPEN_CONVERSATION and decision.conversation_id:
-                key = (event.account_id, decision.conversation_id)
-                states[key] = changed[key] = touch(states[key], event.occurred_at)
-        else:
-            key = (event.account_id, event.conversation_id)
-            states[key] = changed[key] = apply_event(states.get(key), event)
-            by_contact_line[(event.account_id, event.contact_id, event.line_id)].add(key)
-
-    conversations.save(
-        connection,
-        {
-            key: (state, close_deadline(state, settings[state.account_id]))
-            for key, state in changed.items()
-        },
-    )
-    for account_id, account_settings in rescheduled.items():
-        reschedule_account(connection, account_id, account_settings)
-    return decisions
-
-
-def _agents_routing_may_ask(
-    states: dict[ConversationKey, Conversation], activity: list[ConversationEvent]
-) -> set[tuple[str, str]]:
-    """Every agent whose active flag a routing decision of this batch may need.
-
-    A decision asks about the agent who closed the contact's last conversation, as that
-    conversation stands when the contact writes, which may be after this batch's own events
-    (a close earlier in the same batch). So: the closing agents of the conversations as
-    loaded, and every agent this batch's conversation events name.
-    """
-    named = {(c.account_id, c.closing_agent_id) for c in states.values() if c.closing_agent_id}
-    for event in activity:
-        agent_id = getattr(event, "agent_id", None)
-        if isinstance(agent_id, str):
-            named.add((event.account_id, agent_id))
-    return named
-
-
-def _apply_configuration(
-    connection: Connection, events: list[Event], default: AccountSettings
-) -> dict[str, AccountSettings]:
-    """Apply settings, line and agent updates (oldest first); returns the accounts whose close
-    setting changed, with their new settings, so their open conversations get new deadlines."""
-    rescheduled: dict[str, AccountSettings] = {}
-    for event in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):
-        if isinstance(event, AccountSettingsUpdated):
-            change = configuration.apply_settings(connection, event, default)
-            if change is not None:
-                before, after = change
-                if (
-                    before.inactivity_close_after != after.inactivity_close_after
-                    or event.account_id in rescheduled
-                ):
-                    rescheduled[event.account_id] = after
-        elif isinstance(event, LineUpdated):
-            configuration.apply_line(connection, event)
-        elif isinstance(event, AgentUpdated):
-            configuration.apply_agent(connection, event)
-    return rescheduled

@@ -43,6 +43,7 @@ from events.names import (
     METRICS_SWEEP_KEY,
     QUEUES,
 )
+from policies.inactivity import deadline_after
 from store.tables import (
     conversations,
     dead_letters,
@@ -75,8 +76,10 @@ def record(
         route = decision.route.value if isinstance(decision, ContactRouted) else ""
         pipeline.hincrby(METRICS_DECISIONS_KEY, f"{decision.type}|{route}", 1)
         if isinstance(decision, AutoClosed):
-            deadline = decision.last_activity_at + decision.inactivity_close_after
-            lag = max((decision.decided_at - deadline).total_seconds(), 0.0)
+            deadline = deadline_after(decision.last_activity_at, decision.inactivity_close_after)
+            # A close was decided, so its deadline came: never None here.
+            lag = 0.0 if deadline is None else (decision.decided_at - deadline).total_seconds()
+            lag = max(lag, 0.0)
             for bucket in CLOSE_LAG_BUCKETS:
                 if lag <= bucket:
                     pipeline.hincrby(METRICS_CLOSE_LAG_KEY, f"le:{bucket}", 1)
