@@ -14,15 +14,15 @@ from typing import Any, NoReturn, TextIO
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy import select
 
 from events.durations import DurationError, humanize, isoformat
 from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM, QUEUES
 from events.parsing import printable, printable_json
 from events.publish import Publisher, PublishError
 from policies.inactivity import close_deadline
-from store import conversations, history, migrate
-from store.tables import decisions
+from policies.state import AccountSettings, Conversation, Status
+from store import history, migrate
+from store.views import ConversationView
 from worker import logs, ops
 from worker.app import create_app
 from worker.errors import NotMigrated, RedisUnreachable, UsageError, command_error, mask
@@ -223,11 +223,8 @@ def _preflight(settings: Settings) -> None:
 
 def _schema_at_head(settings: Settings) -> None:
     url = settings.database_url.get_secret_value()
-    engine = ops.store_engine(settings)
-    try:
+    with ops.store_session(settings) as engine:
         current = migrate.current_revision(engine)
-    finally:
-        engine.dispose()
     if current != migrate.head_revision():
         detail = "has no convlife schema" if current is None else f"is at revision {current}"
         raise NotMigrated(url, f"{detail} (this code expects {migrate.head_revision()})")
@@ -380,20 +377,21 @@ def _decisions_export(settings: Settings, args: argparse.Namespace) -> int:
     """Decisions from the database (the stream is trimmed), oldest first, one JSON line each."""
     if args.since is None:
         raise UsageError("export needs --since TIME (e.g. 2026-11-25T00:00:00Z)")
-    engine = ops.store_engine(settings)
-    try:
+    with ops.store_session(settings) as engine:
         for data in history.decisions_between(
             engine, args.since, args.until, account_id=args.account
         ):
             print(printable_json(data))
-    finally:
-        engine.dispose()
     return 0
 
 
 def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "list":
-        if not ops.dead_letters_list(settings, args.limit, args.account):
+        with ops.store_session(settings) as engine:
+            rows = history.newest_dead_letters(engine, args.limit, account_id=args.account)
+        for row in rows:
+            print(_dead_letter_line(row))
+        if not rows:
             whose = f" of account {printable(args.account)}" if args.account else ""
             print(f"no dead letters{whose} in {ops.store_name(settings)}", file=sys.stderr)
         return 0
@@ -417,6 +415,22 @@ def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _dead_letter_line(row: Any) -> str:
+    """One dead letter as a JSON line (raw payload cut to 500 characters), control characters
+    escaped: the text came from upstream and goes to an operator's terminal."""
+    line = {
+        "id": row.id,
+        "received_at": row.received_at.isoformat(),
+        "reason": row.reason,
+        "account_id": row.account_id,
+        "event_id": row.event_id,
+        "error": row.error,
+        "replayed_at": row.replayed_at.isoformat() if row.replayed_at else None,
+        "raw": row.raw[:500],
+    }
+    return printable_json(json.dumps(line, ensure_ascii=False))
+
+
 def _reindex(settings: Settings, args: argparse.Namespace) -> int:
     total = ops.reindex(settings)
     print(f"rescheduled {total} open conversations")
@@ -424,38 +438,31 @@ def _reindex(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _conversation(settings: Settings, args: argparse.Namespace) -> int:
-    engine = ops.store_engine(settings)
-    try:
-        with engine.connect() as connection:
-            found = conversations.get(connection, args.account_id, args.conversation_id)
-            if found is None:
-                missing = (
-                    f"no conversation {args.conversation_id} in account {args.account_id} "
-                    f"(store: {ops.store_name(settings)})"
-                )
-                print(printable(missing))
-                return 1
-            state, due = found
-            account = ops.account_view(settings, connection, args.account_id).settings
-            made = connection.execute(
-                select(decisions.c.data)
-                .where(
-                    decisions.c.account_id == args.account_id,
-                    decisions.c.conversation_id == args.conversation_id,
-                )
-                .order_by(decisions.c.decided_at)
-            ).all()
-    finally:
-        engine.dispose()
-    print(_explain(state, due, account, datetime.now(UTC)))
-    for (data,) in made:
-        decision = json.loads(data)
-        line = f"  decision {decision['type']} at {decision['decided_at']}: {decision['reason']}"
-        print(printable(line))  # ids and close reasons came from upstream
+    view = ops.conversation_view(settings, args.account_id, args.conversation_id)
+    if view is None:
+        missing = (
+            f"no conversation {args.conversation_id} in account {args.account_id} "
+            f"(store: {ops.store_name(settings)})"
+        )
+        print(printable(missing))
+        return 1
+    print(_explain(view.state, view.close_due_at, view.account, datetime.now(UTC)))
+    for line in _decision_lines(view):
+        print(line)
     return 0
 
 
-def _explain(state: Any, due: datetime | None, account: Any, now: datetime) -> str:
+def _decision_lines(view: ConversationView) -> list[str]:
+    """One line a decision, oldest first; ids and close reasons came from upstream."""
+    return [
+        printable(f"  decision {made['type']} at {made['decided_at']}: {made['reason']}")
+        for made in view.decisions
+    ]
+
+
+def _explain(
+    state: Conversation, due: datetime | None, account: AccountSettings, now: datetime
+) -> str:
     lines = [
         f"conversation {state.conversation_id} (account {state.account_id}, contact "
         f"{state.contact_id}, line {state.line_id})",
@@ -468,7 +475,8 @@ def _explain(state: Any, due: datetime | None, account: Any, now: datetime) -> s
         lines.append(f"  assigned to: {who}")
     if state.closed_at is not None:
         reason = state.close_reason or "no reason"
-        by = f"{state.closed_by.value}" + (
+        # closed_by is set with closed_at; typed optional, so a row without it says so.
+        by = (state.closed_by.value if state.closed_by else "unknown") + (
             f" {state.closing_agent_id}" if state.closing_agent_id else ""
         )
         lines.append(f"  closed at {state.closed_at.isoformat()} by {by} ({reason})")
@@ -482,10 +490,12 @@ def _explain(state: Any, due: datetime | None, account: Any, now: datetime) -> s
     return "\n".join(printable(line) for line in lines)
 
 
-def _deadline_lines(state: Any, due: datetime | None, account: Any, now: datetime) -> list[str]:
+def _deadline_lines(
+    state: Conversation, due: datetime | None, account: AccountSettings, now: datetime
+) -> list[str]:
     """The stored deadline, and, when the account's setting has changed since it was computed
     (a default changed without `convlife reindex`), what the setting would give instead."""
-    if state.status.value != "open":
+    if state.status is not Status.OPEN:
         return []
     expected = close_deadline(state, account)
     if due is None:
@@ -530,12 +540,7 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     if given:
         raise UsageError(f"{', '.join(given)}: only for settings set (settings show takes --json)")
-    engine = ops.store_engine(settings)
-    try:
-        with engine.connect() as connection:
-            view = ops.account_view(settings, connection, args.account_id)
-    finally:
-        engine.dispose()
+    view = ops.account_view(settings, args.account_id)
     account = view.settings
     if args.json:
         shown = {
