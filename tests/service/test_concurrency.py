@@ -18,8 +18,7 @@ from sqlalchemy import select
 from events.parsing import parse_event
 from store.tables import decisions
 from tests.service.builders import T0, account_with, inbound, message, minutes, opened
-from tests.service.conftest import Service
-from tests.support import conversation_event, new_id, settings_event
+from tests.support import Service, conversation_event, new_id, settings_event
 from worker.deadlines import close_due, sweep
 from worker.ingest import IngestResult, apply_events
 

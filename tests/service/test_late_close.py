@@ -17,7 +17,7 @@ from tests.service.builders import (
     opened,
     routed,
 )
-from tests.service.conftest import Service
+from tests.support import Service
 
 SWEPT_AT = T0 + minutes(35)
 """The sweep, past the deadline (last activity at T0 + 5 min, closes after 30 min)."""

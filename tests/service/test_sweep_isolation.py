@@ -21,8 +21,7 @@ from events.names import HEARTBEAT_KEY, METRICS_SWEEP_KEY, SWEEP_FAILURES_KEY
 from store.db import make_engine
 from store.tables import conversations as conversations_table
 from tests.service.builders import T0, account_with, message, minutes, opened
-from tests.service.conftest import Service
-from tests.support import new_id
+from tests.support import Service, new_id
 from worker.deadlines import sweep
 from worker.health import run_checks
 from worker.runtime import Runtime
