@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -31,14 +31,15 @@ def utc(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def iso(moment: datetime) -> str:
+def rfc3339(moment: datetime) -> str:
+    """A time as the text an event carries (`2026-03-01T10:00:00+00:00`)."""
     return moment.isoformat()
 
 
 def event(type_: str, account_id: str, occurred_at: datetime, **fields: Any) -> dict[str, Any]:
     """A raw event (a dict) with a fresh event_id unless one is given."""
     fields.setdefault("event_id", new_id(f"ev{next(_counter)}"))
-    return {"type": type_, "account_id": account_id, "occurred_at": iso(occurred_at), **fields}
+    return {"type": type_, "account_id": account_id, "occurred_at": rfc3339(occurred_at), **fields}
 
 
 def conversation_event(
@@ -78,10 +79,6 @@ def settings_event(
         reassignment_window=window,
         bot_enabled=bot,
     )
-
-
-def seconds(n: float) -> timedelta:
-    return timedelta(seconds=n)
 
 
 class Service:

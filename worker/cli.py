@@ -15,7 +15,7 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from events.durations import DurationError, humanize, isoformat
+from events.durations import DurationError, humanize
 from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM, QUEUES
 from events.parsing import printable, printable_json
 from events.publish import Publisher, PublishError
@@ -519,10 +519,6 @@ def _human(duration: timedelta | None) -> str:
     return "never" if duration is None else humanize(duration)
 
 
-def _iso(duration: timedelta | None) -> str | None:
-    return None if duration is None else isoformat(duration)
-
-
 def _gateway(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.serve import serve  # imported here: the other commands need no web stack
 
@@ -545,8 +541,8 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         shown = {
             "account_id": args.account_id,
-            "inactivity_close_after": _iso(account.inactivity_close_after),
-            "reassignment_window": _iso(account.reassignment_window),
+            "inactivity_close_after": ops.iso_duration(account.inactivity_close_after),
+            "reassignment_window": ops.iso_duration(account.reassignment_window),
             "bot_enabled": account.bot_enabled,
             "source": view.source,
             "store": ops.store_name(settings),

@@ -86,8 +86,8 @@ def publish_worker_defaults(settings: Settings, now: datetime) -> None:
     """Write the account defaults this worker applies where `settings show` reads them."""
     defaults = settings.default_account_settings
     shown = {
-        "inactivity_close_after": _iso_or_never(defaults.inactivity_close_after),
-        "reassignment_window": _iso_or_never(defaults.reassignment_window),
+        "inactivity_close_after": iso_duration(defaults.inactivity_close_after),
+        "reassignment_window": iso_duration(defaults.reassignment_window),
         "bot_enabled": defaults.bot_enabled,
         "published_at": now.isoformat(),
         "host": socket.gethostname(),
@@ -163,7 +163,8 @@ def parse_duration(text: str) -> timedelta | None:
     return durations.parse_duration(text, allow_never=True, text=True)
 
 
-def _iso_or_never(duration: timedelta | None) -> str | None:
+def iso_duration(duration: timedelta | None) -> str | None:
+    """A duration as ISO 8601 text (`P1D`), or None (JSON null) for never."""
     return None if duration is None else durations.isoformat(duration)
 
 
@@ -185,9 +186,9 @@ def settings_set(
         "occurred_at": datetime.now(UTC).isoformat(),
     }
     if close_after is not None:
-        event["inactivity_close_after"] = _iso_or_never(parse_duration(close_after))
+        event["inactivity_close_after"] = iso_duration(parse_duration(close_after))
     if window is not None:
-        event["reassignment_window"] = _iso_or_never(parse_duration(window))
+        event["reassignment_window"] = iso_duration(parse_duration(window))
     if bot is not None:
         event["bot_enabled"] = bot.lower() in {"on", "true", "yes", "1"}
     parse_event(event)  # refuse here what the worker would dead-letter

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from policies.state import Status
 from tests.service.builders import T0, account_with, inbound, minutes, opened, routed, µs
 from tests.support import Service, conversation_event, event, new_id
 
@@ -149,7 +150,7 @@ def test_a_bad_event_changes_no_state(service: Service) -> None:
     result = service.ingest(bad, T0 + minutes(1))  # closed_by is missing
     assert result.dead_lettered == 1
     state, due = service.conversation(account, "c1")
-    assert (state.status.value, due) == ("open", T0 + minutes(30))
+    assert (state.status, due) == (Status.OPEN, T0 + minutes(30))
 
 
 def test_bad_events_are_dead_lettered_and_the_rest_of_the_batch_is_applied(
