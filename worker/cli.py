@@ -6,14 +6,11 @@ import argparse
 import json
 import re
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TextIO
 
 from redis import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from events.durations import DurationError, humanize
 from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM, QUEUES
@@ -22,13 +19,13 @@ from events.publish import Publisher, PublishError
 from policies.inactivity import close_deadline
 from policies.state import AccountSettings, Conversation, Status
 from store import history, migrate
+from store.stream_reads import entry_id_of, stream_entries
 from store.views import ConversationView
 from worker import logs, ops
 from worker.app import create_app
-from worker.errors import NotMigrated, RedisUnreachable, UsageError, command_error, mask
+from worker.errors import UsageError, command_error, mask
 from worker.health import CHECKS, run_checks
 from worker.metrics import serve
-from worker.preflight import check_broker_eviction
 from worker.settings import Settings
 
 ALL_QUEUES = ",".join(QUEUES)
@@ -198,38 +195,6 @@ def _worker_argv(settings: Settings, args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def _reach_redis(url: str, attempts: int = 3, pause: float = 0.5) -> None:
-    """Ping Redis a few times (a restart takes a moment), then give up with RedisUnreachable:
-    seconds, where the publisher's own retries would wait and then trace."""
-    for attempt in range(attempts):
-        client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        try:
-            client.ping()
-            return
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            if attempt == attempts - 1:
-                raise RedisUnreachable(url, error) from None
-            time.sleep(pause)
-        finally:
-            client.close()
-
-
-def _preflight(settings: Settings) -> None:
-    """What a long-running process checks before it starts; each failure is one line, exit 2."""
-    _reach_redis(settings.broker_url.get_secret_value())
-    _reach_redis(settings.streams_redis_url)
-    check_broker_eviction(settings.broker_url.get_secret_value())
-
-
-def _schema_at_head(settings: Settings) -> None:
-    url = settings.database_url.get_secret_value()
-    with ops.store_session(settings) as engine:
-        current = migrate.current_revision(engine)
-    if current != migrate.head_revision():
-        detail = "has no convlife schema" if current is None else f"is at revision {current}"
-        raise NotMigrated(url, f"{detail} (this code expects {migrate.head_revision()})")
-
-
 def _announce(settings: Settings) -> None:
     """Say which store and broker a long-running process uses, and publish its defaults."""
     print(
@@ -242,7 +207,7 @@ def _announce(settings: Settings) -> None:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
-    _preflight(settings)
+    ops.preflight(settings)
     ops.migrate(settings)
     _announce(settings)
     create_app(settings).worker_main([*_worker_argv(settings, args), "--beat"])
@@ -250,8 +215,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    _preflight(settings)
-    _schema_at_head(settings)
+    ops.preflight(settings)
+    ops.schema_at_head(settings)
     _announce(settings)
     create_app(settings).worker_main(_worker_argv(settings, args))
     return 0
@@ -259,7 +224,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def _beat(settings: Settings, args: argparse.Namespace) -> int:
     # Beat only sends messages: it needs the broker, not the database.
-    _preflight(settings)
+    ops.preflight(settings)
     create_app(settings).start(["beat", f"--loglevel={settings.log_level}"])
     return 0
 
@@ -272,7 +237,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _publish(settings: Settings, args: argparse.Namespace) -> int:
     source: TextIO = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
-    _reach_redis(settings.broker_url.get_secret_value())
+    ops.reach_redis(settings.broker_url.get_secret_value())
     publisher = Publisher(settings.broker_url.get_secret_value(), batch_size=args.batch_size)
     lines = 0
     try:
@@ -302,27 +267,17 @@ def _stream_position(text: str) -> str:
     raise argparse.ArgumentTypeError(f"{text!r} is not start, now or a stream entry id")
 
 
-def _read_stream(settings: Settings, stream: str, follow: bool, start: str | None) -> Any:
-    """Entries of `stream` after `start` (start: the oldest kept; now: only new ones; or after
-    an entry id), then, with `follow`, every new one as it comes."""
-    redis = Redis.from_url(settings.streams_redis_url, decode_responses=True)
+def _read_stream(
+    settings: Settings, stream: str, follow: bool, start: str | None
+) -> Iterator[dict[str, str]]:
+    """The stream's entries from `start` (start: the oldest kept, now: only new ones, or after an
+    entry id; default: now when following, else start), then, with `follow`, each new one."""
     start = start or ("now" if follow else "start")
-    last = "0-0" if start == "start" else start
-    if start == "now":
-        newest: Any = redis.xrevrange(stream, count=1)
-        last = newest[0][0] if newest else "0-0"
+    redis = Redis.from_url(settings.streams_redis_url, decode_responses=True)
+    after = entry_id_of(redis, stream, start)  # before saying so: 'now' is from this moment
     if follow:
         print(f"following {stream} from {start} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    while True:
-        entries: Any = redis.xread({stream: last}, count=1000, block=1000 if follow else None)
-        if not entries:
-            if follow:
-                continue
-            return
-        for _name, items in entries:
-            for entry_id, fields in items:
-                last = entry_id
-                yield fields
+    return stream_entries(redis, stream, after, follow)
 
 
 def _health(settings: Settings, args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.engine import Engine, make_url
 
 from events import durations
@@ -24,10 +27,11 @@ from policies.state import AccountSettings
 from store import configuration, history, views
 from store.accounts import accounts_with_open_conversations
 from store.db import make_engine
-from store.migrate import upgrade
+from store.migrate import current_revision, head_revision, upgrade
 from store.views import ConversationView
 from worker.deadlines import reschedule_account
-from worker.errors import NotMigrated, mask
+from worker.errors import NotMigrated, RedisUnreachable, mask
+from worker.preflight import check_broker_eviction
 from worker.settings import Settings
 
 
@@ -63,6 +67,39 @@ def store_session(settings: Settings) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+def reach_redis(url: str, attempts: int = 3, pause: float = 0.5) -> None:
+    """Ping Redis a few times (a restart takes a moment), then give up with RedisUnreachable:
+    seconds, where the publisher's own retries would wait and then trace."""
+    for attempt in range(attempts):
+        client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            client.ping()
+            return
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            if attempt == attempts - 1:
+                raise RedisUnreachable(url, error) from None
+            time.sleep(pause)
+        finally:
+            client.close()
+
+
+def preflight(settings: Settings) -> None:
+    """What a long-running process checks before it starts; each failure is one line, exit 2."""
+    reach_redis(settings.broker_url.get_secret_value())
+    reach_redis(settings.streams_redis_url)
+    check_broker_eviction(settings.broker_url.get_secret_value())
+
+
+def schema_at_head(settings: Settings) -> None:
+    """Raise NotMigrated unless the store's schema is the one this code expects."""
+    with store_session(settings) as engine:
+        current = current_revision(engine)
+    if current != head_revision():
+        detail = "has no convlife schema" if current is None else f"is at revision {current}"
+        url = settings.database_url.get_secret_value()
+        raise NotMigrated(url, f"{detail} (this code expects {head_revision()})")
 
 
 def migrate(settings: Settings) -> None:
