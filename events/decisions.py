@@ -59,10 +59,11 @@ class ContactRouted(_Decision):
 
 
 Decision = Annotated[AutoClosed | ContactRouted, Field(discriminator="type")]
+"""Any decision convlife makes (the one name for the union; parsed by its `type`)."""
 
-_decision_adapter: TypeAdapter[AutoClosed | ContactRouted] = TypeAdapter(Decision)
+_decision_adapter: TypeAdapter[Decision] = TypeAdapter(Decision)
 
 
-def parse_decision(data: str | bytes) -> AutoClosed | ContactRouted:
+def parse_decision(data: str | bytes) -> Decision:
     """Parse one decision from its JSON (as read from the `data` field of the stream)."""
     return _decision_adapter.validate_json(data)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, get_args
 
 from pydantic import (
     AfterValidator,
@@ -259,14 +259,16 @@ Event = Annotated[
 ]
 """Any event convlife accepts."""
 
-EVENT_TYPES: tuple[str, ...] = (
-    "conversation.opened",
-    "conversation.message",
-    "conversation.note",
-    "conversation.transferred",
-    "conversation.closed",
-    "contact.inbound",
-    "account.settings_updated",
-    "line.updated",
-    "agent.updated",
-)
+
+def _type_names(union: object) -> tuple[str, ...]:
+    """The `type` of each model of an Annotated union of events, in the union's order."""
+    members, *_ = get_args(union)
+    return tuple(
+        name
+        for model in get_args(members)
+        for name in get_args(model.model_fields["type"].annotation)
+    )
+
+
+EVENT_TYPES: tuple[str, ...] = _type_names(Event)
+"""Every event type, from the Event union: a new model there is a new type here."""

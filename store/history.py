@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import Connection, Engine
 
 from store.tables import dead_letters, decisions
 
@@ -63,3 +63,16 @@ def newest_dead_letters(engine: Engine, limit: int, *, account_id: str | None = 
     with engine.connect() as connection:
         rows = connection.execute(query.order_by(dead_letters.c.id.desc()).limit(limit)).all()
     return list(reversed(rows))
+
+
+def dead_letter(connection: Connection, dead_letter_id: int) -> Any | None:
+    """One dead letter's row, or None."""
+    query = select(dead_letters).where(dead_letters.c.id == dead_letter_id)
+    return connection.execute(query).first()
+
+
+def mark_replayed(connection: Connection, dead_letter_id: int, at: datetime) -> None:
+    """Record that a dead letter was sent back into ingest at `at` (aware UTC)."""
+    connection.execute(
+        update(dead_letters).where(dead_letters.c.id == dead_letter_id).values(replayed_at=at)
+    )

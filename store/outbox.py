@@ -15,7 +15,7 @@ from redis import Redis
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from events.decisions import AutoClosed, ContactRouted
+from events.decisions import Decision
 from events.parsing import (
     MAX_ERROR_KEPT,
     MAX_RAW_KEPT,
@@ -30,7 +30,7 @@ from store.streams import DEAD_LETTERS_STREAM, DECISIONS_STREAM, append
 from store.tables import dead_letters, decisions
 
 
-def add_decisions(connection: Connection, items: Iterable[AutoClosed | ContactRouted]) -> list[str]:
+def add_decisions(connection: Connection, items: Iterable[Decision]) -> list[str]:
     """Store decisions (a decision id already stored is skipped); returns the ids stored."""
     rows = [
         {

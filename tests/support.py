@@ -1,11 +1,22 @@
-"""Builders for test data: random ids and raw events as upstream sends them (dicts)."""
+"""Builders for test data (random ids, raw events as upstream sends them, as dicts) and the
+`Service` that drives the handlers directly."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import func, select
+
+from policies.state import Conversation
+from store import conversations
+from store.tables import dead_letters, decisions
+from worker.deadlines import close_due
+from worker.ingest import IngestResult, ingest
+from worker.runtime import Runtime
 
 _counter = itertools.count()
 
@@ -20,14 +31,15 @@ def utc(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def iso(moment: datetime) -> str:
+def rfc3339(moment: datetime) -> str:
+    """A time as the text an event carries (`2026-03-01T10:00:00+00:00`)."""
     return moment.isoformat()
 
 
 def event(type_: str, account_id: str, occurred_at: datetime, **fields: Any) -> dict[str, Any]:
     """A raw event (a dict) with a fresh event_id unless one is given."""
     fields.setdefault("event_id", new_id(f"ev{next(_counter)}"))
-    return {"type": type_, "account_id": account_id, "occurred_at": iso(occurred_at), **fields}
+    return {"type": type_, "account_id": account_id, "occurred_at": rfc3339(occurred_at), **fields}
 
 
 def conversation_event(
@@ -69,5 +81,51 @@ def settings_event(
     )
 
 
-def seconds(n: float) -> timedelta:
-    return timedelta(seconds=n)
+class Service:
+    """Drives the handlers directly; `now` is always given, never read from a clock."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def ingest(self, payload: Any, now: datetime) -> IngestResult:
+        return ingest(payload, self.runtime, now)
+
+    def close_due(self, now: datetime, account: str) -> list[Any]:
+        """Sweep everything due at `now`; the account's closes (tests share a database)."""
+        closed = []
+        while True:
+            claimed, made, _ = close_due(self.runtime, now)
+            closed += [d for d in made if d.account_id == account]
+            if claimed < self.runtime.settings.sweep_batch_size:
+                return closed
+
+    def conversation(self, account: str, conversation_id: str) -> tuple[Conversation, Any]:
+        with self.runtime.engine.connect() as connection:
+            found = conversations.get(connection, account, conversation_id)
+        assert found is not None, f"no conversation {conversation_id}"
+        return found
+
+    def decisions(self, account: str) -> list[dict[str, Any]]:
+        with self.runtime.engine.connect() as connection:
+            rows = connection.execute(
+                select(decisions.c.data)
+                .where(decisions.c.account_id == account)
+                .order_by(decisions.c.decided_at, decisions.c.decision_id)
+            ).all()
+        return [json.loads(row.data) for row in rows]
+
+    def dead_letters(self, marker: str) -> list[Any]:
+        with self.runtime.engine.connect() as connection:
+            return list(
+                connection.execute(
+                    select(dead_letters).where(dead_letters.c.raw.contains(marker))
+                ).all()
+            )
+
+    def count_decisions(self, account: str) -> int:
+        with self.runtime.engine.connect() as connection:
+            return int(
+                connection.execute(
+                    select(func.count()).where(decisions.c.account_id == account)
+                ).scalar_one()
+            )

@@ -6,29 +6,26 @@ import argparse
 import json
 import re
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TextIO
 
 from redis import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy import select
 
-from events.durations import DurationError, humanize, isoformat
+from events.durations import DurationError, humanize
 from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM, QUEUES
 from events.parsing import printable, printable_json
 from events.publish import Publisher, PublishError
 from policies.inactivity import close_deadline
-from store import conversations, history, migrate
-from store.tables import decisions
+from policies.state import AccountSettings, Conversation, Status
+from store import history, migrate
+from store.stream_reads import entry_id_of, stream_entries
+from store.views import ConversationView
 from worker import logs, ops, webhooks_command
 from worker.app import create_app
-from worker.errors import NotMigrated, RedisUnreachable, UsageError, command_error, mask
+from worker.errors import UsageError, command_error, mask
 from worker.health import CHECKS, run_checks
 from worker.metrics import serve
-from worker.preflight import check_broker_eviction
 from worker.settings import Settings
 
 ALL_QUEUES = ",".join(QUEUES)
@@ -201,41 +198,6 @@ def _worker_argv(settings: Settings, args: argparse.Namespace) -> list[str]:
     return argv
 
 
-def _reach_redis(url: str, attempts: int = 3, pause: float = 0.5) -> None:
-    """Ping Redis a few times (a restart takes a moment), then give up with RedisUnreachable:
-    seconds, where the publisher's own retries would wait and then trace."""
-    for attempt in range(attempts):
-        client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        try:
-            client.ping()
-            return
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            if attempt == attempts - 1:
-                raise RedisUnreachable(url, error) from None
-            time.sleep(pause)
-        finally:
-            client.close()
-
-
-def _preflight(settings: Settings) -> None:
-    """What a long-running process checks before it starts; each failure is one line, exit 2."""
-    _reach_redis(settings.broker_url.get_secret_value())
-    _reach_redis(settings.streams_redis_url)
-    check_broker_eviction(settings.broker_url.get_secret_value())
-
-
-def _schema_at_head(settings: Settings) -> None:
-    url = settings.database_url.get_secret_value()
-    engine = ops.store_engine(settings)
-    try:
-        current = migrate.current_revision(engine)
-    finally:
-        engine.dispose()
-    if current != migrate.head_revision():
-        detail = "has no convlife schema" if current is None else f"is at revision {current}"
-        raise NotMigrated(url, f"{detail} (this code expects {migrate.head_revision()})")
-
-
 def _announce(settings: Settings) -> None:
     """Say which store and broker a long-running process uses, and publish its defaults."""
     print(
@@ -248,7 +210,7 @@ def _announce(settings: Settings) -> None:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
-    _preflight(settings)
+    ops.preflight(settings)
     ops.migrate(settings)
     _announce(settings)
     create_app(settings).worker_main([*_worker_argv(settings, args), "--beat"])
@@ -256,8 +218,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    _preflight(settings)
-    _schema_at_head(settings)
+    ops.preflight(settings)
+    ops.schema_at_head(settings)
     _announce(settings)
     create_app(settings).worker_main(_worker_argv(settings, args))
     return 0
@@ -265,7 +227,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def _beat(settings: Settings, args: argparse.Namespace) -> int:
     # Beat only sends messages: it needs the broker, not the database.
-    _preflight(settings)
+    ops.preflight(settings)
     create_app(settings).start(["beat", f"--loglevel={settings.log_level}"])
     return 0
 
@@ -278,7 +240,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _publish(settings: Settings, args: argparse.Namespace) -> int:
     source: TextIO = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
-    _reach_redis(settings.broker_url.get_secret_value())
+    ops.reach_redis(settings.broker_url.get_secret_value())
     publisher = Publisher(settings.broker_url.get_secret_value(), batch_size=args.batch_size)
     lines = 0
     try:
@@ -308,27 +270,17 @@ def _stream_position(text: str) -> str:
     raise argparse.ArgumentTypeError(f"{text!r} is not start, now or a stream entry id")
 
 
-def _read_stream(settings: Settings, stream: str, follow: bool, start: str | None) -> Any:
-    """Entries of `stream` after `start` (start: the oldest kept; now: only new ones; or after
-    an entry id), then, with `follow`, every new one as it comes."""
-    redis = Redis.from_url(settings.streams_redis_url, decode_responses=True)
+def _read_stream(
+    settings: Settings, stream: str, follow: bool, start: str | None
+) -> Iterator[dict[str, str]]:
+    """The stream's entries from `start` (start: the oldest kept, now: only new ones, or after an
+    entry id; default: now when following, else start), then, with `follow`, each new one."""
     start = start or ("now" if follow else "start")
-    last = "0-0" if start == "start" else start
-    if start == "now":
-        newest: Any = redis.xrevrange(stream, count=1)
-        last = newest[0][0] if newest else "0-0"
+    redis = Redis.from_url(settings.streams_redis_url, decode_responses=True)
+    after = entry_id_of(redis, stream, start)  # before saying so: 'now' is from this moment
     if follow:
         print(f"following {stream} from {start} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    while True:
-        entries: Any = redis.xread({stream: last}, count=1000, block=1000 if follow else None)
-        if not entries:
-            if follow:
-                continue
-            return
-        for _name, items in entries:
-            for entry_id, fields in items:
-                last = entry_id
-                yield fields
+    return stream_entries(redis, stream, after, follow)
 
 
 def _health(settings: Settings, args: argparse.Namespace) -> int:
@@ -383,20 +335,21 @@ def _decisions_export(settings: Settings, args: argparse.Namespace) -> int:
     """Decisions from the database (the stream is trimmed), oldest first, one JSON line each."""
     if args.since is None:
         raise UsageError("export needs --since TIME (e.g. 2026-11-25T00:00:00Z)")
-    engine = ops.store_engine(settings)
-    try:
+    with ops.store_session(settings) as engine:
         for data in history.decisions_between(
             engine, args.since, args.until, account_id=args.account
         ):
             print(printable_json(data))
-    finally:
-        engine.dispose()
     return 0
 
 
 def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "list":
-        if not ops.dead_letters_list(settings, args.limit, args.account):
+        with ops.store_session(settings) as engine:
+            rows = history.newest_dead_letters(engine, args.limit, account_id=args.account)
+        for row in rows:
+            print(_dead_letter_line(row))
+        if not rows:
             whose = f" of account {printable(args.account)}" if args.account else ""
             print(f"no dead letters{whose} in {ops.store_name(settings)}", file=sys.stderr)
         return 0
@@ -420,6 +373,22 @@ def _dead_letters(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _dead_letter_line(row: Any) -> str:
+    """One dead letter as a JSON line (raw payload cut to 500 characters), control characters
+    escaped: the text came from upstream and goes to an operator's terminal."""
+    line = {
+        "id": row.id,
+        "received_at": row.received_at.isoformat(),
+        "reason": row.reason,
+        "account_id": row.account_id,
+        "event_id": row.event_id,
+        "error": row.error,
+        "replayed_at": row.replayed_at.isoformat() if row.replayed_at else None,
+        "raw": row.raw[:500],
+    }
+    return printable_json(json.dumps(line, ensure_ascii=False))
+
+
 def _reindex(settings: Settings, args: argparse.Namespace) -> int:
     total = ops.reindex(settings)
     print(f"rescheduled {total} open conversations")
@@ -427,38 +396,31 @@ def _reindex(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _conversation(settings: Settings, args: argparse.Namespace) -> int:
-    engine = ops.store_engine(settings)
-    try:
-        with engine.connect() as connection:
-            found = conversations.get(connection, args.account_id, args.conversation_id)
-            if found is None:
-                missing = (
-                    f"no conversation {args.conversation_id} in account {args.account_id} "
-                    f"(store: {ops.store_name(settings)})"
-                )
-                print(printable(missing))
-                return 1
-            state, due = found
-            account = ops.account_view(settings, connection, args.account_id).settings
-            made = connection.execute(
-                select(decisions.c.data)
-                .where(
-                    decisions.c.account_id == args.account_id,
-                    decisions.c.conversation_id == args.conversation_id,
-                )
-                .order_by(decisions.c.decided_at)
-            ).all()
-    finally:
-        engine.dispose()
-    print(_explain(state, due, account, datetime.now(UTC)))
-    for (data,) in made:
-        decision = json.loads(data)
-        line = f"  decision {decision['type']} at {decision['decided_at']}: {decision['reason']}"
-        print(printable(line))  # ids and close reasons came from upstream
+    view = ops.conversation_view(settings, args.account_id, args.conversation_id)
+    if view is None:
+        missing = (
+            f"no conversation {args.conversation_id} in account {args.account_id} "
+            f"(store: {ops.store_name(settings)})"
+        )
+        print(printable(missing))
+        return 1
+    print(_explain(view.state, view.close_due_at, view.account, datetime.now(UTC)))
+    for line in _decision_lines(view):
+        print(line)
     return 0
 
 
-def _explain(state: Any, due: datetime | None, account: Any, now: datetime) -> str:
+def _decision_lines(view: ConversationView) -> list[str]:
+    """One line a decision, oldest first; ids and close reasons came from upstream."""
+    return [
+        printable(f"  decision {made['type']} at {made['decided_at']}: {made['reason']}")
+        for made in view.decisions
+    ]
+
+
+def _explain(
+    state: Conversation, due: datetime | None, account: AccountSettings, now: datetime
+) -> str:
     lines = [
         f"conversation {state.conversation_id} (account {state.account_id}, contact "
         f"{state.contact_id}, line {state.line_id})",
@@ -471,7 +433,8 @@ def _explain(state: Any, due: datetime | None, account: Any, now: datetime) -> s
         lines.append(f"  assigned to: {who}")
     if state.closed_at is not None:
         reason = state.close_reason or "no reason"
-        by = f"{state.closed_by.value}" + (
+        # closed_by is set with closed_at; typed optional, so a row without it says so.
+        by = (state.closed_by.value if state.closed_by else "unknown") + (
             f" {state.closing_agent_id}" if state.closing_agent_id else ""
         )
         lines.append(f"  closed at {state.closed_at.isoformat()} by {by} ({reason})")
@@ -485,10 +448,12 @@ def _explain(state: Any, due: datetime | None, account: Any, now: datetime) -> s
     return "\n".join(printable(line) for line in lines)
 
 
-def _deadline_lines(state: Any, due: datetime | None, account: Any, now: datetime) -> list[str]:
+def _deadline_lines(
+    state: Conversation, due: datetime | None, account: AccountSettings, now: datetime
+) -> list[str]:
     """The stored deadline, and, when the account's setting has changed since it was computed
     (a default changed without `convlife reindex`), what the setting would give instead."""
-    if state.status.value != "open":
+    if state.status is not Status.OPEN:
         return []
     expected = close_deadline(state, account)
     if due is None:
@@ -512,10 +477,6 @@ def _human(duration: timedelta | None) -> str:
     return "never" if duration is None else humanize(duration)
 
 
-def _iso(duration: timedelta | None) -> str | None:
-    return None if duration is None else isoformat(duration)
-
-
 def _gateway(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.serve import serve  # imported here: the other commands need no web stack
 
@@ -533,18 +494,13 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     if given:
         raise UsageError(f"{', '.join(given)}: only for settings set (settings show takes --json)")
-    engine = ops.store_engine(settings)
-    try:
-        with engine.connect() as connection:
-            view = ops.account_view(settings, connection, args.account_id)
-    finally:
-        engine.dispose()
+    view = ops.account_view(settings, args.account_id)
     account = view.settings
     if args.json:
         shown = {
             "account_id": args.account_id,
-            "inactivity_close_after": _iso(account.inactivity_close_after),
-            "reassignment_window": _iso(account.reassignment_window),
+            "inactivity_close_after": ops.iso_duration(account.inactivity_close_after),
+            "reassignment_window": ops.iso_duration(account.reassignment_window),
             "bot_enabled": account.bot_enabled,
             "source": view.source,
             "store": ops.store_name(settings),

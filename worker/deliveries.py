@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from events.decisions import AutoClosed, ContactRouted
+from events.decisions import Decision
 from events.parsing import refuse
 from store import outbox
 from worker import ingest, logs, metrics
@@ -183,7 +183,7 @@ def _best_effort(
     *,
     event_types: Iterable[str] = (),
     dead_letter_reasons: Iterable[str] = (),
-    made: Iterable[AutoClosed | ContactRouted] = (),
+    made: Iterable[Decision] = (),
 ) -> None:
     """Add to the shared metrics; a metrics failure never fails work already committed."""
     try:

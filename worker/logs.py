@@ -13,7 +13,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from events.decisions import AutoClosed, ContactRouted
+from events.decisions import ContactRouted, Decision
 from events.parsing import printable, printable_json
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -79,7 +79,7 @@ def configure(level: str, fmt: str) -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def decision(made: AutoClosed | ContactRouted) -> None:
+def decision(made: Decision) -> None:
     fields: dict[str, Any] = {
         "decision_id": made.decision_id,
         "decision_type": made.type,

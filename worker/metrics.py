@@ -33,7 +33,7 @@ from redis import Redis
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.engine import Connection, Engine
 
-from events.decisions import AutoClosed, ContactRouted
+from events.decisions import AutoClosed, ContactRouted, Decision
 from events.names import (
     HEARTBEAT_KEY,
     METRICS_CLOSE_LAG_KEY,
@@ -64,7 +64,7 @@ def record(
     *,
     event_types: Iterable[str] = (),
     dead_letter_reasons: Iterable[str] = (),
-    made: Iterable[AutoClosed | ContactRouted] = (),
+    made: Iterable[Decision] = (),
 ) -> None:
     """Add a task's counts to the shared counters, in one round trip."""
     pipeline = redis.pipeline(transaction=False)

@@ -5,27 +5,33 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from redis import Redis
-from sqlalchemy import select, update
-from sqlalchemy.engine import Connection, Engine, make_url
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.engine import Engine, make_url
 
 from events import durations
 from events.names import WORKER_DEFAULTS_KEY
-from events.parsing import InvalidEvent, parse_event, printable_json
+from events.parsing import InvalidEvent, parse_event
 from events.publish import publish
 from policies.state import AccountSettings
-from store import configuration, history
+from store import configuration, history, views
+from store.accounts import accounts_with_open_conversations
 from store.db import make_engine
-from store.migrate import upgrade
-from store.tables import conversations, dead_letters
+from store.migrate import current_revision, head_revision, upgrade
+from store.views import ConversationView
 from worker.deadlines import reschedule_account
-from worker.errors import NotMigrated, mask
+from worker.errors import NotMigrated, RedisUnreachable, mask
+from worker.preflight import check_broker_eviction
 from worker.settings import Settings
 
 
@@ -52,6 +58,50 @@ def store_engine(settings: Settings) -> Engine:
     return make_engine(url)
 
 
+@contextmanager
+def store_session(settings: Settings) -> Iterator[Engine]:
+    """`with store_session(settings) as engine:` an engine on the configured store (see
+    `store_engine`), disposed when the block ends: what a short command reads and writes with."""
+    engine = store_engine(settings)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def reach_redis(url: str, attempts: int = 3, pause: float = 0.5) -> None:
+    """Ping Redis a few times (a restart takes a moment), then give up with RedisUnreachable:
+    seconds, where the publisher's own retries would wait and then trace."""
+    for attempt in range(attempts):
+        client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            client.ping()
+            return
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            if attempt == attempts - 1:
+                raise RedisUnreachable(url, error) from None
+            time.sleep(pause)
+        finally:
+            client.close()
+
+
+def preflight(settings: Settings) -> None:
+    """What a long-running process checks before it starts; each failure is one line, exit 2."""
+    reach_redis(settings.broker_url.get_secret_value())
+    reach_redis(settings.streams_redis_url)
+    check_broker_eviction(settings.broker_url.get_secret_value())
+
+
+def schema_at_head(settings: Settings) -> None:
+    """Raise NotMigrated unless the store's schema is the one this code expects."""
+    with store_session(settings) as engine:
+        current = current_revision(engine)
+    if current != head_revision():
+        detail = "has no convlife schema" if current is None else f"is at revision {current}"
+        url = settings.database_url.get_secret_value()
+        raise NotMigrated(url, f"{detail} (this code expects {head_revision()})")
+
+
 def migrate(settings: Settings) -> None:
     """Bring the store's schema to head; a SQLite store's directory is created if needed."""
     url = settings.database_url.get_secret_value()
@@ -73,8 +123,8 @@ def publish_worker_defaults(settings: Settings, now: datetime) -> None:
     """Write the account defaults this worker applies where `settings show` reads them."""
     defaults = settings.default_account_settings
     shown = {
-        "inactivity_close_after": _iso_or_never(defaults.inactivity_close_after),
-        "reassignment_window": _iso_or_never(defaults.reassignment_window),
+        "inactivity_close_after": iso_duration(defaults.inactivity_close_after),
+        "reassignment_window": iso_duration(defaults.reassignment_window),
         "bot_enabled": defaults.bot_enabled,
         "published_at": now.isoformat(),
         "host": socket.gethostname(),
@@ -112,10 +162,30 @@ def worker_defaults(settings: Settings) -> AccountView:
     )
 
 
-def account_view(settings: Settings, connection: Connection, account_id: str) -> AccountView:
+def account_view(settings: Settings, account_id: str) -> AccountView:
     """The settings the workers apply to `account_id`, and where they come from."""
     unset = AccountSettings()
-    found = configuration.account_settings(connection, [account_id], unset)[account_id]
+    with store_session(settings) as engine, engine.connect() as connection:
+        found = configuration.account_settings(connection, [account_id], unset)[account_id]
+    return _applied(settings, found, unset)
+
+
+def conversation_view(
+    settings: Settings, account_id: str, conversation_id: str
+) -> ConversationView | None:
+    """What the gateway's `GET …/conversations/{id}` returns (store/views.py), with the account's
+    settings as the workers apply them; None when convlife has never seen the conversation."""
+    unset = AccountSettings()
+    with store_session(settings) as engine, engine.connect() as connection:
+        view = views.conversation_view(connection, account_id, conversation_id, unset)
+    if view is None:
+        return None
+    return replace(view, account=_applied(settings, view.account, unset).settings)
+
+
+def _applied(settings: Settings, found: AccountSettings, unset: AccountSettings) -> AccountView:
+    """`found` when the account set it (it is not the `unset` placeholder), else the defaults
+    the workers published."""
     if found is not unset:
         return AccountView(found, "set for this account (account.settings_updated)")
     return worker_defaults(settings)
@@ -130,7 +200,8 @@ def parse_duration(text: str) -> timedelta | None:
     return durations.parse_duration(text, allow_never=True, text=True)
 
 
-def _iso_or_never(duration: timedelta | None) -> str | None:
+def iso_duration(duration: timedelta | None) -> str | None:
+    """A duration as ISO 8601 text (`P1D`), or None (JSON null) for never."""
     return None if duration is None else durations.isoformat(duration)
 
 
@@ -152,40 +223,14 @@ def settings_set(
         "occurred_at": datetime.now(UTC).isoformat(),
     }
     if close_after is not None:
-        event["inactivity_close_after"] = _iso_or_never(parse_duration(close_after))
+        event["inactivity_close_after"] = iso_duration(parse_duration(close_after))
     if window is not None:
-        event["reassignment_window"] = _iso_or_never(parse_duration(window))
+        event["reassignment_window"] = iso_duration(parse_duration(window))
     if bot is not None:
         event["bot_enabled"] = bot.lower() in {"on", "true", "yes", "1"}
     parse_event(event)  # refuse here what the worker would dead-letter
     publish(event, broker_url=settings.broker_url.get_secret_value())
     return event
-
-
-def dead_letters_list(
-    settings: Settings, limit: int, account_id: str | None = None, out: TextIO | None = None
-) -> int:
-    """The newest dead letters (of one account, or of all), one JSON line each, oldest first
-    (raw payload cut to 500 characters); returns how many were printed. Control characters are
-    escaped: the text came from upstream and goes to an operator's terminal."""
-    engine = store_engine(settings)
-    try:
-        rows = history.newest_dead_letters(engine, limit, account_id=account_id)
-    finally:
-        engine.dispose()
-    for row in rows:
-        line = {
-            "id": row.id,
-            "received_at": row.received_at.isoformat(),
-            "reason": row.reason,
-            "account_id": row.account_id,
-            "event_id": row.event_id,
-            "error": row.error,
-            "replayed_at": row.replayed_at.isoformat() if row.replayed_at else None,
-            "raw": row.raw[:500],
-        }
-        print(printable_json(json.dumps(line, ensure_ascii=False)), file=out or sys.stdout)
-    return len(rows)
 
 
 def dead_letters_replay(settings: Settings, dead_letter_id: int, fixed: str | None) -> str:
@@ -194,33 +239,23 @@ def dead_letters_replay(settings: Settings, dead_letter_id: int, fixed: str | No
 
     A fixed payload must be for the dead letter's account when the dead letter names one: a
     replay never moves an event into another account."""
-    engine = store_engine(settings)
-    try:
-        with engine.begin() as connection:
-            row = connection.execute(
-                select(dead_letters).where(dead_letters.c.id == dead_letter_id)
-            ).first()
-            if row is None:
-                raise LookupError(f"no dead letter {dead_letter_id}")
-            payload = fixed if fixed is not None else row.raw
-            try:
-                event = parse_event(payload, max_bytes=settings.max_event_bytes)
-            except InvalidEvent as error:
-                raise ValueError(f"still not a valid event: {error.reason}") from None
-            if row.account_id is not None and event.account_id != row.account_id.strip():
-                raise ValueError(
-                    f"the fixed event is for account {event.account_id!r}, the dead letter "
-                    f"for account {row.account_id!r}: a replay stays in its account"
-                )
-            publish(json.loads(payload), broker_url=settings.broker_url.get_secret_value())
-            connection.execute(
-                update(dead_letters)
-                .where(dead_letters.c.id == dead_letter_id)
-                .values(replayed_at=datetime.now(UTC))
+    with store_session(settings) as engine, engine.begin() as connection:
+        row = history.dead_letter(connection, dead_letter_id)
+        if row is None:
+            raise LookupError(f"no dead letter {dead_letter_id}")
+        payload = fixed if fixed is not None else row.raw
+        try:
+            event = parse_event(payload, max_bytes=settings.max_event_bytes)
+        except InvalidEvent as error:
+            raise ValueError(f"still not a valid event: {error.reason}") from None
+        if row.account_id is not None and event.account_id != row.account_id.strip():
+            raise ValueError(
+                f"the fixed event is for account {event.account_id!r}, the dead letter "
+                f"for account {row.account_id!r}: a replay stays in its account"
             )
-        return event.event_id
-    finally:
-        engine.dispose()
+        publish(json.loads(payload), broker_url=settings.broker_url.get_secret_value())
+        history.mark_replayed(connection, dead_letter_id, datetime.now(UTC))
+    return event.event_id
 
 
 def reindex(settings: Settings, progress: TextIO = sys.stderr) -> int:
@@ -230,20 +265,11 @@ def reindex(settings: Settings, progress: TextIO = sys.stderr) -> int:
     follow the default). convlife keeps no Redis index: the database column is the index, so
     this is all there is to rebuild. One transaction per account; prints progress.
     """
-    engine = store_engine(settings)
     default = settings.default_account_settings
     total = 0
-    try:
+    with store_session(settings) as engine:
         with engine.connect() as connection:
-            account_ids = [
-                row[0]
-                for row in connection.execute(
-                    select(conversations.c.account_id)
-                    .where(conversations.c.status == "open")
-                    .group_by(conversations.c.account_id)
-                    .order_by(conversations.c.account_id)
-                )
-            ]
+            account_ids = accounts_with_open_conversations(connection)
         for done, account_id in enumerate(account_ids, start=1):
             with engine.begin() as connection:
                 configuration.lock_accounts(connection, changing=[account_id], reading=[])
@@ -251,8 +277,6 @@ def reindex(settings: Settings, progress: TextIO = sys.stderr) -> int:
                 count = reschedule_account(connection, account_id, account[account_id])
             total += count
             _bar(progress, done, len(account_ids), total)
-    finally:
-        engine.dispose()
     if account_ids:
         progress.write("\n")
     return total

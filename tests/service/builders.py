@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from tests.service.conftest import Service
-from tests.support import conversation_event, event, new_id, settings_event, utc
+from tests.support import Service, conversation_event, event, new_id, settings_event, utc
 
 T0 = utc("2026-03-01T10:00:00")
 µs = timedelta(microseconds=1)

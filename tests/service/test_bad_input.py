@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from policies.state import Status
 from tests.service.builders import T0, account_with, inbound, minutes, opened, routed, µs
-from tests.service.conftest import Service
-from tests.support import conversation_event, event, new_id
+from tests.support import Service, conversation_event, event, new_id
 
 Bad = Callable[[str, str], Any]
 """(account, marker) -> a bad payload that carries the marker somewhere in its raw text."""
@@ -150,7 +150,30 @@ def test_a_bad_event_changes_no_state(service: Service) -> None:
     result = service.ingest(bad, T0 + minutes(1))  # closed_by is missing
     assert result.dead_lettered == 1
     state, due = service.conversation(account, "c1")
-    assert (state.status.value, due) == ("open", T0 + minutes(30))
+    assert (state.status, due) == (Status.OPEN, T0 + minutes(30))
+
+
+def test_bad_events_are_dead_lettered_and_the_rest_of_the_batch_is_applied(
+    service: Service,
+) -> None:
+    account = account_with(service, bot=True)
+    marker = new_id("bad")
+    result = service.ingest(
+        [
+            f"not json {marker}",
+            {"type": "conversation.exploded", "marker": marker},
+            {**inbound(account, T0), "contact_id": None, "marker": marker},
+            {**inbound(account, T0), "marker": marker, "pad": "x" * 70_000},
+            {**inbound(account, T0 + timedelta(hours=1)), "marker": marker},
+            inbound(account, T0),
+        ],
+        T0,
+    )
+
+    assert (result.applied, result.dead_lettered) == (1, 5)
+    errors = sorted(row.error.split(":")[0].split(" ")[0] for row in service.dead_letters(marker))
+    assert errors == ["contact_id", "not", "occurred_at", "payload", "type"]
+    assert routed(service, account)["route"] == "bot"
 
 
 # --- input the database cannot store ---------------------------------------------------------

@@ -18,8 +18,7 @@ from sqlalchemy import select
 from events.parsing import parse_event
 from store.tables import decisions
 from tests.service.builders import T0, account_with, inbound, message, minutes, opened
-from tests.service.conftest import Service
-from tests.support import conversation_event, new_id, settings_event
+from tests.support import Service, conversation_event, new_id, settings_event
 from worker.deadlines import close_due, sweep
 from worker.ingest import IngestResult, apply_events
 
@@ -60,15 +59,22 @@ def closes_per_conversation(service: Service, account: str) -> Counter[str]:
     return Counter(row.conversation_id for row in rows)
 
 
-def test_two_sweeps_at_once_close_each_of_200_conversations_exactly_once(
-    service: Service, database_url: str
-) -> None:
+def two_hundred_due(service: Service, database_url: str, batch_size: int) -> str:
+    """An account whose conversations c0..c199 are due at T0 + 1 min, swept `batch_size` at a
+    time: small batches, so two sweeps overlap many times. PostgreSQL only."""
     if not database_url.startswith("postgresql"):
         pytest.skip("sweeps share work through PostgreSQL's SKIP LOCKED")
     account = account_with(service, close_after="PT1S")
     service.ingest([opened(account, f"c{i}") for i in range(200)], T0)
-    # Small batches, so the two sweeps overlap many times.
-    service.runtime.settings = service.runtime.settings.model_copy(update={"sweep_batch_size": 10})
+    settings = service.runtime.settings.model_copy(update={"sweep_batch_size": batch_size})
+    service.runtime.settings = settings
+    return account
+
+
+def test_two_sweeps_at_once_close_each_of_200_conversations_exactly_once(
+    service: Service, database_url: str
+) -> None:
+    account = two_hundred_due(service, database_url, batch_size=10)
 
     def clock() -> datetime:
         return T0 + minutes(1)
@@ -85,11 +91,7 @@ def test_two_sweeps_at_once_close_each_of_200_conversations_exactly_once(
 def test_two_close_due_loops_at_once_close_each_conversation_exactly_once(
     service: Service, database_url: str
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("sweeps share work through PostgreSQL's SKIP LOCKED")
-    account = account_with(service, close_after="PT1S")
-    service.ingest([opened(account, f"c{i}") for i in range(200)], T0)
-    service.runtime.settings = service.runtime.settings.model_copy(update={"sweep_batch_size": 20})
+    account = two_hundred_due(service, database_url, batch_size=20)
 
     def close_until_nothing_is_due() -> None:
         while close_due(service.runtime, T0 + minutes(1))[0]:

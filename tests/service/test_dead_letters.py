@@ -15,9 +15,8 @@ from events.names import DEAD_LETTERS_STREAM, METRICS_DEAD_LETTERS_KEY
 from events.parsing import MAX_DEAD_LETTER_BYTES, REASON_CODES
 from store import outbox
 from store.tables import dead_letters
-from tests.service.builders import T0, inbound, minutes
-from tests.service.conftest import Service
-from tests.support import new_id
+from tests.service.builders import T0, account_with, inbound, minutes
+from tests.support import Service, new_id
 from worker import metrics
 
 
@@ -177,3 +176,17 @@ def test_a_poison_dead_letter_keeps_the_account_event_id_and_its_code(
     assert row.error == "processing failed: RuntimeError: boom"
     [entry] = stream_entries(redis, account)
     assert (entry["reason"], entry["event_id"]) == ("poison", "ev-poison")
+
+
+def test_a_dead_letter_is_logged_with_its_ids_and_without_its_payload(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    account = account_with(service)
+    secret = "my card is 4111 1111 1111 1111"
+    bad = {**inbound(account, T0), "contact_id": None, "note": secret}
+    with caplog.at_level("INFO"):
+        service.ingest([bad], T0)
+    [record] = [r for r in caplog.records if r.name == "convlife.dead_letters"]
+    assert (record.account_id, record.event_id) == (account, bad["event_id"])  # type: ignore[attr-defined]
+    assert secret not in caplog.text
+    assert [row.raw for row in service.dead_letters(secret)]  # kept in the database, though

@@ -7,8 +7,8 @@ Each test runs on SQLite and PostgreSQL; every `now` is chosen, nothing sleeps.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import timedelta, timezone
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from redis import Redis
@@ -20,13 +20,13 @@ from tests.service.builders import (
     T0,
     account_with,
     agent_close,
+    inbound,
     message,
     minutes,
     opened,
     µs,
 )
-from tests.service.conftest import Service
-from tests.support import event, new_id, settings_event, utc
+from tests.support import Service, conversation_event, event, new_id, settings_event, utc
 from worker.deadlines import close_due
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -192,6 +192,102 @@ def test_a_close_setting_beyond_the_calendar_never_breaks_the_account(service: S
 
     assert service.conversation(account, "c1")[0].last_activity_at == T0 + minutes(2)
     assert service.close_due(T0 + timedelta(days=3650), account) == []
+
+
+def test_an_idle_conversation_closes_exactly_at_its_deadline_and_only_once(
+    service: Service,
+) -> None:
+    account = account_with(service, close_after="PT30M")
+    service.ingest(opened(account), T0)
+    deadline = T0 + minutes(30)
+
+    assert service.close_due(deadline - µs, account) == []
+    [closed] = service.close_due(deadline, account)
+    assert service.close_due(deadline + minutes(1), account) == []
+
+    assert closed.conversation_id == "c1"
+    assert closed.closed_at == deadline
+    assert closed.last_activity_at == T0
+    assert closed.inactivity_close_after == minutes(30)
+    state, due = service.conversation(account, "c1")
+    assert (state.status, state.closed_by.value, state.close_reason, due) == (
+        Status.CLOSED,
+        "system",
+        "inactivity",
+        None,
+    )
+    assert [d["type"] for d in service.decisions(account)] == ["conversation.auto_closed"]
+
+
+ACTIVITY: dict[str, Callable[[str, datetime], dict]] = {
+    "message": lambda a, at: message(a, at),
+    "note": lambda a, at: conversation_event("conversation.note", a, "c1", at),
+    "transfer": lambda a, at: conversation_event(
+        "conversation.transferred", a, "c1", at, group_id="sales"
+    ),
+    "inbound-contact": lambda a, at: inbound(a, at),
+}
+
+
+@pytest.mark.parametrize("activity", list(ACTIVITY))
+def test_any_action_restarts_the_timer(service: Service, activity: str) -> None:
+    account = account_with(service, close_after="PT30M")
+    service.ingest(opened(account), T0)
+    service.ingest(ACTIVITY[activity](account, T0 + minutes(20)), T0 + minutes(20))
+
+    assert service.close_due(T0 + minutes(30), account) == []
+    _, due = service.conversation(account, "c1")
+    assert due == T0 + minutes(50)
+    assert len(service.close_due(T0 + minutes(50), account)) == 1
+
+
+def test_a_conversation_on_never_is_never_closed(service: Service) -> None:
+    account = account_with(service, close_after=None)
+    service.ingest(opened(account), T0)
+    _, due = service.conversation(account, "c1")
+    assert due is None
+    assert service.close_due(T0 + timedelta(days=3650), account) == []
+
+
+def test_an_agent_close_clears_the_deadline_and_a_reopen_sets_it_again(
+    service: Service,
+) -> None:
+    account = account_with(service, close_after="P1D")
+    service.ingest([opened(account), agent_close(account, T0 + minutes(5))], T0 + minutes(5))
+    assert service.conversation(account, "c1")[1] is None
+
+    service.ingest(opened(account, at=T0 + minutes(60)), T0 + minutes(60))
+    state, due = service.conversation(account, "c1")
+    assert state.status is Status.OPEN
+    assert due == T0 + minutes(60) + timedelta(days=1)
+
+
+def test_events_from_weeks_ago_make_a_conversation_due_at_once(service: Service) -> None:
+    account = account_with(service, close_after="P1D")
+    weeks_ago = T0 - timedelta(weeks=3)
+    service.ingest(message(account, weeks_ago), T0)
+    [closed] = service.close_due(T0, account)
+    assert closed.last_activity_at == weeks_ago
+
+
+def test_a_settings_change_applies_to_conversations_already_open(service: Service) -> None:
+    account = account_with(service, close_after=None)
+    service.ingest([opened(account, f"c{i}") for i in range(50)], T0)
+    assert service.close_due(T0 + timedelta(days=1), account) == []
+
+    service.ingest(settings_event(account, T0 + minutes(1), close_after="PT1S"), T0 + minutes(1))
+
+    closed = service.close_due(T0 + minutes(1), account)
+    assert sorted(d.conversation_id for d in closed) == sorted(f"c{i}" for i in range(50))
+
+
+def test_a_longer_setting_moves_deadlines_later(service: Service) -> None:
+    account = account_with(service, close_after="PT10M")
+    service.ingest(opened(account), T0)
+    service.ingest(settings_event(account, T0 + minutes(1), close_after="PT2H"), T0 + minutes(1))
+
+    assert service.close_due(T0 + minutes(30), account) == []
+    assert service.conversation(account, "c1")[1] == T0 + timedelta(hours=2)
 
 
 # --- PostgreSQL with a server time zone that has daylight saving time ------------------------

@@ -32,8 +32,7 @@ from store.migrate import upgrade
 from store.tables import dead_letters, processed_events
 from tests.conftest import POSTGRES_ADMIN
 from tests.service.builders import T0, agent_close, inbound, minutes, opened, routed
-from tests.service.conftest import Service
-from tests.support import new_id, settings_event
+from tests.support import Service, new_id, settings_event
 from worker.deliveries import (
     MAX_POISON_ATTEMPTS,
     Applied,

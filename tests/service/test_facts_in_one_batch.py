@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from tests.service.builders import T0, agent_close, inbound, minutes, opened, routed
-from tests.service.conftest import Service
-from tests.support import event, new_id, settings_event
+from tests.support import Service, event, new_id, settings_event
 
 Scenario = Callable[[str], list[dict[str, Any]]]
 """account -> the events, oldest first (the inbound last)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from policies.state import ClosedBy
+from policies.state import ClosedBy, Status
 from tests.service.builders import (
     T0,
     account_with,
@@ -17,7 +17,7 @@ from tests.service.builders import (
     opened,
     routed,
 )
-from tests.service.conftest import Service
+from tests.support import Service
 
 SWEPT_AT = T0 + minutes(35)
 """The sweep, past the deadline (last activity at T0 + 5 min, closes after 30 min)."""
@@ -109,13 +109,13 @@ def test_a_late_reopen_within_the_period_is_closed_again_without_a_second_decisi
     # Dated before the last activity: in time order the conversation was idle all the same.
     service.ingest(opened(account, at=T0 + minutes(1), agent_id="bruno"), SWEPT_AT + minutes(1))
     reopened, due = service.conversation(account, "c1")
-    assert (reopened.status.value, reopened.auto_closed) == ("open", False)
+    assert (reopened.status, reopened.auto_closed) == (Status.OPEN, False)
     assert due == T0 + minutes(35)  # already due: the next sweep closes it
 
     assert service.close_due(SWEPT_AT + minutes(2), account) == []  # same idle period: no repeat
     state, _ = service.conversation(account, "c1")
-    assert (state.status.value, state.auto_closed, state.assignee_agent_id) == (
-        "closed",
+    assert (state.status, state.auto_closed, state.assignee_agent_id) == (
+        Status.CLOSED,
         True,
         "bruno",
     )

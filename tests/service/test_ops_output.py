@@ -12,8 +12,7 @@ import pytest
 
 from store import outbox
 from tests.service.builders import T0, agent_close, inbound, minutes, opened
-from tests.service.conftest import Service
-from tests.support import new_id
+from tests.support import Service, new_id
 from worker import cli, ops
 from worker.errors import UsageError
 from worker.settings import Settings

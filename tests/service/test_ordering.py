@@ -13,9 +13,17 @@ from typing import Any
 import pytest
 
 from policies.state import Status
-from tests.service.builders import T0, account_with, agent_close, message, minutes, opened
-from tests.service.conftest import Service
-from tests.support import conversation_event, settings_event
+from tests.service.builders import (
+    T0,
+    account_with,
+    agent_close,
+    inbound,
+    message,
+    minutes,
+    opened,
+    routed,
+)
+from tests.support import Service, conversation_event, settings_event
 
 NOW = T0 + minutes(10)
 History = list[Callable[[str], dict]]
@@ -112,6 +120,50 @@ def test_a_redelivered_close_applied_after_a_reopen_changes_nothing(service: Ser
 
     assert result.duplicates == 1
     assert service.conversation(account, "c1")[0].status is Status.OPEN
+
+
+def test_the_same_payload_twice_changes_nothing(service: Service) -> None:
+    account = account_with(service, close_after="PT30M", window="PT1H")
+    batch = [opened(account, agent_id="ana"), message(account, T0 + minutes(1))]
+    batch.append(agent_close(account, T0 + minutes(2)))
+    batch.append(inbound(account, T0 + minutes(3)))
+
+    first = service.ingest(batch, T0 + minutes(3))
+    again = service.ingest(batch, T0 + minutes(4))
+
+    assert (first.applied, first.duplicates) == (4, 0)
+    assert (again.applied, again.duplicates) == (0, 4)
+    assert service.count_decisions(account) == 1
+
+
+def test_a_close_older_than_an_applied_reopen_is_ignored(service: Service) -> None:
+    account = account_with(service)
+    service.ingest([opened(account), opened(account, at=T0 + minutes(10))], T0 + minutes(10))
+    service.ingest(agent_close(account, T0 + minutes(5)), T0 + minutes(11))
+    state, _ = service.conversation(account, "c1")
+    assert state.status is Status.OPEN
+    assert state.last_activity_at == T0 + minutes(10)
+
+
+def test_an_event_for_a_never_seen_conversation_creates_it_open(service: Service) -> None:
+    account = account_with(service)
+    service.ingest(message(account, T0), T0)
+    state, _ = service.conversation(account, "c1")
+    assert state.status is Status.OPEN
+
+
+def test_one_batch_is_applied_in_time_order(service: Service) -> None:
+    account = account_with(service, window="PT1H")
+    batch = [inbound(account, T0 + minutes(2)), agent_close(account, T0 + minutes(1))]
+    service.ingest([*batch, opened(account)], T0 + minutes(2))
+    assert routed(service, account)["route"] == "previous_agent"
+
+
+def test_an_older_settings_update_does_not_undo_a_newer_one(service: Service) -> None:
+    account = account_with(service, close_after="PT10M")
+    service.ingest(settings_event(account, T0 - minutes(90), close_after=None), T0)
+    service.ingest(opened(account), T0)
+    assert service.conversation(account, "c1")[1] == T0 + minutes(10)
 
 
 # --- events at the same instant -----------------------------------------------------------

@@ -5,8 +5,7 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
-from tests.service.conftest import Service
-from tests.support import conversation_event, new_id, utc
+from tests.support import Service, conversation_event, new_id, utc
 from worker.ops import reindex
 
 T0 = utc("2026-03-01T10:00:00")

@@ -5,6 +5,9 @@ Each test runs on SQLite and PostgreSQL; every `now` is chosen, nothing sleeps.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -20,8 +23,7 @@ from tests.service.builders import (
     routes,
     µs,
 )
-from tests.service.conftest import Service
-from tests.support import conversation_event, event
+from tests.support import Service, conversation_event, event
 
 AFTER_AN_HOUR = T0 + minutes(60)
 
@@ -30,6 +32,14 @@ def owned_by(service: Service, account: str, **owner: Any) -> None:
     service.ingest(event("line.updated", account, T0, line_id="line-1", **owner), T0)
 
 
+ENDINGS: dict[str, tuple[Callable[[str], dict], str, datetime]] = {
+    # (the close, the account's window, when the contact writes again)
+    "window-over": (lambda a: agent_close(a, T0), "PT1H", AFTER_AN_HOUR),
+    "closed-without-a-reason": (lambda a: agent_close(a, T0, reason=None), "P1D", T0 + minutes(5)),
+}
+
+
+@pytest.mark.parametrize("ending", list(ENDINGS))
 @pytest.mark.parametrize(
     ("bot", "owner", "expected"),
     [
@@ -40,13 +50,14 @@ def owned_by(service: Service, account: str, **owner: Any) -> None:
     ],
     ids=["bot", "owner-agent", "owner-group", "no-owner"],
 )
-def test_once_the_window_is_over_the_contact_goes_where_a_new_contact_goes(
-    service: Service, bot: bool, owner: dict, expected: dict
+def test_after_the_window_or_a_close_without_reason_the_contact_goes_where_a_new_one_goes(
+    service: Service, bot: bool, owner: dict, expected: dict, ending: str
 ) -> None:
-    account = account_with(service, window="PT1H", bot=bot)
+    close, window, writes_at = ENDINGS[ending]
+    account = account_with(service, window=window, bot=bot)
     owned_by(service, account, **owner)
-    service.ingest([opened(account), agent_close(account, T0)], T0)
-    service.ingest(inbound(account, AFTER_AN_HOUR), AFTER_AN_HOUR)
+    service.ingest([opened(account), close(account)], T0)
+    service.ingest(inbound(account, writes_at), writes_at)
 
     decision = routed(service, account)
     assert {field: decision[field] for field in expected} == expected
@@ -94,20 +105,24 @@ def test_a_conversation_closed_by_the_system_upstream_never_gives_the_contact_ba
     assert routed(service, account)["route"] == "unassigned"
 
 
-def test_an_open_conversation_assigned_to_a_group_keeps_the_contact_with_the_group(
-    service: Service,
+@pytest.mark.parametrize(
+    ("assignee", "expected"),
+    [
+        ({"agent_id": "ana"}, {"agent_id": "ana"}),
+        ({"group_id": "sales"}, {"group_id": "sales", "agent_id": None}),
+    ],
+    ids=["agent", "group"],
+)
+def test_an_open_conversation_keeps_the_contact_with_its_assignee(
+    service: Service, assignee: dict, expected: dict
 ) -> None:
     account = account_with(service, window="P1D", bot=True)
-    service.ingest(opened(account, group_id="sales"), T0)
+    service.ingest(opened(account, **assignee), T0)
     service.ingest(inbound(account, T0 + minutes(1)), T0 + minutes(1))
 
     decision = routed(service, account)
-    assert (decision["route"], decision["conversation_id"], decision["group_id"]) == (
-        "open_conversation",
-        "c1",
-        "sales",
-    )
-    assert decision["agent_id"] is None
+    assert (decision["route"], decision["conversation_id"]) == ("open_conversation", "c1")
+    assert {field: decision[field] for field in expected} == expected
 
 
 def test_the_open_conversation_follows_its_latest_transfer(service: Service) -> None:
@@ -167,17 +182,32 @@ def test_a_reactivated_agent_gets_contacts_back_and_an_older_deactivation_change
     assert routed(service, account)["route"] == "previous_agent"
 
 
-def test_a_deactivation_in_the_same_batch_as_the_inbound_is_seen(service: Service) -> None:
+@pytest.mark.parametrize("together", [False, True], ids=["own-batch", "inbounds-batch"])
+def test_a_deactivated_agent_does_not_get_the_contact_back(
+    service: Service, together: bool
+) -> None:
     account = account_with(service, window="P1D", bot=True)
     service.ingest([opened(account), agent_close(account, T0)], T0)
-    service.ingest(
-        [
-            event("agent.updated", account, T0 + minutes(1), agent_id="ana", active=False),
-            inbound(account, T0 + minutes(2)),
-        ],
-        T0 + minutes(2),
-    )
+    deactivation = event("agent.updated", account, T0 + minutes(1), agent_id="ana", active=False)
+    later = inbound(account, T0 + minutes(2))
+    batches = [[deactivation, later]] if together else [[deactivation], [later]]
+    for batch in batches:
+        service.ingest(batch, T0 + minutes(2))
     assert routed(service, account)["route"] == "bot"
+
+
+def test_after_an_auto_close_the_contact_is_new(service: Service) -> None:
+    account = account_with(service, close_after="PT10M", window="P1D", bot=True)
+    service.ingest(opened(account, agent_id="ana"), T0)
+    service.close_due(T0 + minutes(10), account)
+    service.ingest(inbound(account, T0 + minutes(11)), T0 + minutes(11))
+    assert routed(service, account)["route"] == "bot"
+
+
+def test_decisions_are_stored_as_their_json(service: Service) -> None:
+    account = account_with(service, bot=True)
+    service.ingest(inbound(account, T0), T0)
+    assert json.dumps(routed(service, account))
 
 
 def test_a_line_whose_owner_is_removed_leaves_new_contacts_unassigned(service: Service) -> None:

@@ -18,11 +18,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from events.names import HEARTBEAT_KEY, METRICS_SWEEP_KEY, SWEEP_FAILURES_KEY
+from policies.state import Status
 from store.db import make_engine
 from store.tables import conversations as conversations_table
 from tests.service.builders import T0, account_with, message, minutes, opened
-from tests.service.conftest import Service
-from tests.support import new_id
+from tests.support import Service, new_id
 from worker.deadlines import sweep
 from worker.health import run_checks
 from worker.runtime import Runtime
@@ -150,7 +150,7 @@ def test_a_row_whose_close_cannot_be_written_is_quarantined_and_the_rest_is_writ
     [letter] = service.dead_letters(bad)
     assert "refused by the test" in letter.error
     state, due = service.conversation(bad_account, bad)
-    assert (state.status.value, due) == ("open", None)
+    assert (state.status, due) == (Status.OPEN, None)
 
 
 def test_a_sweep_that_fails_writes_no_heartbeat_and_counts_the_failure(
