@@ -8,8 +8,13 @@ COPY pyproject.toml README.md ./
 COPY events ./events
 COPY policies ./policies
 COPY store ./store
+COPY service ./service
 COPY worker ./worker
 COPY gateway ./gateway
+COPY cli ./cli
+COPY observability ./observability
+COPY connectors ./connectors
+COPY webhooks ./webhooks
 RUN pip install . && useradd --system --uid 10001 convlife
 
 USER convlife

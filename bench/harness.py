@@ -96,7 +96,7 @@ class Stage:
 
 
 def convlife(*args: str) -> list[str]:
-    return [sys.executable, "-m", "worker.cli", *args]
+    return [sys.executable, "-m", "cli.main", *args]
 
 
 def celery(app: str, *args: str) -> list[str]:

@@ -20,10 +20,10 @@ from sqlalchemy import event
 
 from bench.harness import REDIS_URL, Stage
 from bench.workloads import event_stream
+from service import ingest
+from service.runtime import Runtime
+from service.settings import Settings
 from store import outbox
-from worker import ingest
-from worker.runtime import Runtime
-from worker.settings import Settings
 
 
 def _batches(events: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:

@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from gateway import routes
 from gateway.context import Gateway
 from gateway.routes.docs import ASSETS
-from worker.settings import Settings
+from service.settings import Settings
 
 DESCRIPTION = """Any platform, in any language, drives convlife over HTTP.
 

@@ -2,7 +2,7 @@
 
 Pure: no I/O, the clock is an argument. The verdict per event is the worker's own
 (`events.parsing.parse_event`, the same size limit and the same clock-skew rule as
-`worker.ingest.validate`), so the response tells the client what will happen. Every item,
+`service.ingest.validate`), so the response tells the client what will happen. Every item,
 valid or not, still travels to the worker in the request's one message: the worker applies the
 valid ones and dead-letters the others exactly as it does for any other way in, so a refused
 event is in `convlife:dead-letters` and the `dead_letters` table whichever way it came.

@@ -13,8 +13,8 @@ from redis import Redis
 from sqlalchemy.engine import Engine
 
 from gateway.enqueue import Enqueuer
+from service.settings import Settings
 from store.db import make_engine
-from worker.settings import Settings
 
 
 @dataclass

@@ -7,7 +7,7 @@ import logging
 import uvicorn
 
 from gateway.app import create_app
-from worker.settings import Settings
+from service.settings import Settings
 
 log = logging.getLogger("convlife.gateway")
 

@@ -87,10 +87,10 @@ def _pings(client: Redis) -> bool:
 
 
 def convlife(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Start `convlife ARGS` (as `python -m worker.cli`), output to `log`."""
+    """Start `convlife ARGS` (as `python -m cli.main`), output to `log`."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", *args],
+            [sys.executable, "-m", "cli.main", *args],
             env={**os.environ, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -113,7 +113,7 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
 
 def run_convlife(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "worker.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

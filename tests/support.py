@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import func, select
 
 from policies.state import Conversation
+from service.deadlines import close_due
+from service.ingest import IngestResult, ingest
+from service.runtime import Runtime
 from store import conversations
 from store.tables import dead_letters, decisions
-from worker.deadlines import close_due
-from worker.ingest import IngestResult, ingest
-from worker.runtime import Runtime
 
 _counter = itertools.count()
 

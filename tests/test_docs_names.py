@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from events.parsing import REASON_CODES
-from worker.settings import Settings
+from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -49,9 +49,9 @@ def test_every_setting_is_documented_in_operations_md() -> None:
 
 
 def metrics_in_code() -> set[str]:
-    """Metric family names in worker/metrics.py, as Prometheus exposes them (`_total` on
+    """Metric family names in observability/metrics.py, as Prometheus exposes them (`_total` on
     counters)."""
-    tree = ast.parse((ROOT / "worker" / "metrics.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "observability" / "metrics.py").read_text(encoding="utf-8"))
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
@@ -68,7 +68,7 @@ def metrics_in_docs() -> set[str]:
 
 
 def test_every_metric_the_docs_name_exists_and_every_metric_is_documented() -> None:
-    assert metrics_in_code(), "no metric found in worker/metrics.py: has it moved?"
+    assert metrics_in_code(), "no metric found in observability/metrics.py: has it moved?"
     assert metrics_in_docs() == metrics_in_code()
 
 

@@ -17,14 +17,28 @@ LAYERS = {
     "events": set(),
     "policies": {"events"},
     "store": {"events", "policies"},
-    # The gateway: handlers and below, and worker's modules that do not load Celery
-    # (settings, ops-style functions); the subprocess test below proves Celery stays out.
-    "gateway": {"events", "policies", "store", "worker", "webhooks"},
-    "connectors": {"events"},
-    # Outbound HTTP: handlers and below, never Celery or the worker.
+    # Outbound HTTP: handlers and below, never Celery or the units of work.
     "webhooks": {"events", "policies", "store"},
+    # The units of work and what they need: no Celery, no HTTP server.
+    "service": {"events", "policies", "store", "webhooks"},
+    # The Celery side: the app, its configuration, beat; it wires the units of work.
+    "worker": {"events", "policies", "store", "webhooks", "service"},
+    # The HTTP gateway: the units of work and webhooks; never Celery (the subprocess test below).
+    "gateway": {"events", "policies", "store", "webhooks", "service"},
+    # The command: everything but the gateway's internals (it starts the gateway through
+    # gateway.serve, and Celery through worker.app, both lazily).
+    "cli": {"events", "policies", "store", "webhooks", "service", "worker", "observability"},
+    # What ops watch: reads the store and the counters the units of work keep.
+    "observability": {"events", "policies", "store", "service"},
+    "connectors": {"events"},
 }
-OWN = {"events", "policies", "store", "worker", "gateway", "connectors", "webhooks"}
+OWN = set(LAYERS)
+CELERY = {"celery", "billiard"}
+LAZY_ONLY = {"cli": {"worker.app", "gateway.serve"}}
+"""Modules a package may import only inside a function, never at import time."""
+CELERY_EXCEPTIONS = {"billiard.exceptions"}
+"""The one piece of Celery's machinery outside worker/: service/failures.py classifies the pool's
+SoftTimeLimitExceeded (billiard, which kombu loads anyway; no Celery app)."""
 
 
 def _tree(path: Path) -> ast.AST:
@@ -52,23 +66,55 @@ def _wrong_imports(package: str, allowed: Callable[[str], bool]) -> list[str]:
     ]
 
 
+def _top_level_modules(path: Path) -> list[str]:
+    """The modules a file imports at import time (module body, not inside a function)."""
+    modules = []
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            modules.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.append(node.module)
+    return modules
+
+
 @pytest.mark.parametrize("package", sorted(LAYERS))
 def test_each_package_imports_only_what_its_layer_may(package: str) -> None:
-    """events <- policies <- store <- worker (<- gateway); Celery only in worker/."""
+    """events <- policies <- store <- service <- (worker | gateway | cli | observability);
+    webhooks on store; Celery only in worker/."""
+    lazy = LAZY_ONLY.get(package, set())
 
     def allowed(module: str) -> bool:
         top = module.split(".")[0]
+        if module in lazy:
+            return True
+        if package == "cli" and top == "gateway":
+            return False  # only gateway.serve, in LAZY_ONLY
+        if package == "cli" and top == "worker":
+            return False  # only worker.app, in LAZY_ONLY
         if top in OWN and top not in LAYERS[package] | {package}:
             return False
-        if top in {"celery", "billiard"}:
-            return False
+        if top in CELERY and package != "worker":
+            return package == "service" and module in CELERY_EXCEPTIONS
         return not (package == "policies" and top in {"sqlalchemy", "redis", "kombu", "pydantic"})
 
     assert not _wrong_imports(package, allowed)
 
 
+@pytest.mark.parametrize("package", sorted(LAZY_ONLY))
+def test_what_a_package_may_only_import_lazily_it_imports_inside_a_function(package: str) -> None:
+    """The CLI loads Celery (worker.app) and the web stack (gateway.serve) only in the commands
+    that run them."""
+    found = [
+        f"{path.relative_to(ROOT)} imports {module} at import time"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for module in _top_level_modules(path)
+        if module in LAZY_ONLY[package]
+    ]
+    assert not found
+
+
 def test_importing_the_gateway_app_loads_no_celery() -> None:
-    """The gateway imports worker's settings and ops functions, never the Celery app: a web
+    """The gateway imports service's settings and ops functions, never the Celery app: a web
     process that loaded Celery would carry its whole machinery (and its import-time state).
     (billiard, Celery's pool, is loaded by kombu itself, which the publisher needs.)"""
     code = (
@@ -101,9 +147,9 @@ def test_connectors_read_no_clock() -> None:
 
 
 def test_the_cli_only_parses_and_prints_it_runs_no_sql_and_makes_no_engine() -> None:
-    """Queries live in store/, engines come from `ops.store_session`: worker/cli.py formats
-    what store/ and worker/ops.py return."""
-    cli = ROOT / "worker" / "cli.py"
+    """Queries live in store/, engines come from `ops.store_session`: cli/main.py formats
+    what store/ and service/ops.py return."""
+    cli = ROOT / "cli" / "main.py"
     modules = _modules(cli)
     assert [module for module in modules if module.split(".")[0] == "sqlalchemy"] == []
     assert [module for module in modules if module.startswith("store.tables")] == []

@@ -1,1 +1,2 @@
-"""The Celery app, its thin tasks, the handlers they call, the beat schedule and the CLI."""
+"""The Celery side only: the app and its thin tasks (app.py, the one wiring place), its
+configuration, the beat schedule. The units of work they call live in service/."""

@@ -1,8 +1,8 @@
 """The one place that wires convlife: settings -> Celery app with its tasks.
 
 Tasks are transport adapters: decode, call a handler with the runtime and the clock, map its
-outcome to ack or retry. The logic lives in worker/deliveries.py (what to do with a message that
-fails), worker/ingest.py and worker/deadlines.py.
+outcome to ack or retry. The logic lives in service/deliveries.py (what to do with a message that
+fails), service/ingest.py and service/deadlines.py.
 """
 
 from __future__ import annotations
@@ -16,19 +16,19 @@ from celery import Celery, Task
 from celery.exceptions import Reject
 
 from events.names import INGEST_TASK, PRUNE_TASK, RELAY_TASK, SWEEP_TASK, WEBHOOKS_TASK
-from store import outbox
-from webhooks.dispatch import LazyDispatcher
-from worker import deadlines, deliveries, retention
-from worker.celery_config import celery_config
-from worker.failures import (
+from service import deadlines, deliveries, retention
+from service.failures import (
     Fault,
     drop_pooled_connections_after,
     fault_of,
     first_line,
     retry_delay,
 )
-from worker.runtime import LazyRuntime, Runtime
-from worker.settings import Settings
+from service.runtime import LazyRuntime, Runtime
+from service.settings import Settings
+from store import outbox
+from webhooks.dispatch import LazyDispatcher
+from worker.celery_config import celery_config
 
 log = logging.getLogger("convlife.worker")
 

@@ -18,7 +18,7 @@ from events.names import (
     WEBHOOKS_QUEUE,
     WEBHOOKS_TASK,
 )
-from worker.settings import Settings
+from service.settings import Settings
 
 
 def _queue(name: str) -> Queue:
@@ -54,7 +54,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         #   hard-limited task's message is put back at once (task_acks_on_timeout False);
         # - a message waits in a worker's prefetch behind at most one task (prefetch 1), so
         #   from taking it to acking it is at most two hard limits: two thirds of the timeout;
-        # - a retry's countdown is capped at a sixth of it, 10 s (worker/failures.py),
+        # - a retry's countdown is capped at a sixth of it, 10 s (service/failures.py),
         #   since the Redis transport holds an ETA message unacked until it runs;
         # - the sweep stops after its time budget (5 s), an ingest message carries at most
         #   CONVLIFE_MAX_EVENTS_PER_MESSAGE events (1,000: about a second).

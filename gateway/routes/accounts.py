@@ -22,9 +22,9 @@ from gateway.auth import SignedBody
 from gateway.context import Gateway, gateway_of
 from gateway.enqueue import BrokerUnavailable
 from policies.state import AccountSettings
+from service.ops import parse_duration
 from store import configuration
 from store.views import ConversationView, conversation_view
-from worker.ops import parse_duration
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 

@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import func, select
 
 from events.names import INGEST_TASK
+from service.settings import Settings
 from store.tables import decisions
 from tests.faults.harness import Driver, Stack
 from tests.processes import wait_until
-from worker.settings import Settings
 
 INBOUND = 3000
 BATCH = 500

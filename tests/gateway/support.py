@@ -84,7 +84,7 @@ class GatewayProcess:
         }
         with log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "worker.cli", "gateway", "--port", str(self.port), *extra],
+                [sys.executable, "-m", "cli.main", "gateway", "--port", str(self.port), *extra],
                 env={**os.environ, **env},
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from worker.cli import _parser
+from cli.main import _parser
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]

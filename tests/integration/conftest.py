@@ -95,7 +95,7 @@ def _start(database_url: str, redis_url: str, log: Path) -> subprocess.Popen[byt
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", "run", "--concurrency", "2"],
+            [sys.executable, "-m", "cli.main", "run", "--concurrency", "2"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

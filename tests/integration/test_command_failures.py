@@ -182,7 +182,7 @@ def test_publishing_a_file_that_is_not_utf8_text(
 
 def test_ctrl_c_ends_a_follow_without_a_traceback(redis_url: str, sqlite_url: str) -> None:
     with subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "decisions", "--follow"],
+        [sys.executable, "-m", "cli.main", "decisions", "--follow"],
         env={**os.environ, **env(redis_url, sqlite_url)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

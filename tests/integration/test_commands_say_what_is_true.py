@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
+from cli.main import _explain
 from events.names import DECISIONS_STREAM, HEARTBEAT_KEY
+from observability.health import run_checks
 from policies.state import AccountSettings, Conversation, Status
+from service.settings import Settings
 from tests.processes import RedisServer, convlife, run_convlife, stop, wait_until
 from tests.support import new_id
-from worker.cli import _explain
-from worker.health import run_checks
-from worker.settings import Settings
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
@@ -124,7 +124,7 @@ def test_decisions_follow_starts_from_now_unless_told_otherwise(
     account = new_id("acct")
     old = redis.xadd(DECISIONS_STREAM, {"data": json.dumps({"account_id": account, "n": 1})})
     with subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "decisions", "--follow", "--account", account],
+        [sys.executable, "-m", "cli.main", "decisions", "--follow", "--account", account],
         env={**os.environ, **env(redis_url, sqlite_url)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -147,7 +147,7 @@ def test_convlife_publish_to_a_broker_that_is_gone_says_so_in_one_line_and_exits
 ) -> None:
     """A broker that does not answer at the start is an operator's problem to fix (exit 2, one
     line, as every command says it); one that fails mid-file is reported with what was sent
-    and the line it stopped at (exit 1: `worker/cli.py _publish`)."""
+    and the line it stopped at (exit 1: `cli/main.py _publish`)."""
     source = tmp_path / "events.jsonl"
     source.write_text("\n".join(json.dumps(e) for e in numbered(3, new_id("pub"))) + "\n")
     env = {"CONVLIFE_BROKER_URL": broker.url}

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
+from cli.main import _parser
 from events.names import CLOSES_QUEUE, EVENTS_QUEUE, OUTBOX_QUEUE
-from worker.cli import _parser
-from worker.settings import Settings
+from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -100,7 +100,7 @@ def test_the_image_runs_the_convlife_command() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["convlife"]' in dockerfile
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert project["project"]["scripts"]["convlife"] == "worker.cli:main"
+    assert project["project"]["scripts"]["convlife"] == "cli.main:main"
 
 
 # Exposure and secrets (issue 9, item 7). Compose substitutes ${VAR}, ${VAR:-default} and

@@ -18,12 +18,12 @@ from sqlalchemy import create_engine, event, func, insert, select, text
 from sqlalchemy.engine import Engine
 
 from events.names import HEARTBEAT_KEY
+from observability import metrics
+from observability.metrics import ConvlifeCollector, DatabaseGauges, read_database_gauges
 from store.migrate import upgrade
 from store.tables import conversations, dead_letters, decisions
 from tests.conftest import IN_CI, POSTGRES_ADMIN
 from tests.support import new_id
-from worker import metrics
-from worker.metrics import ConvlifeCollector, DatabaseGauges, read_database_gauges
 
 LONG_AGO = datetime(2001, 3, 4, 12, 0, tzinfo=UTC)
 

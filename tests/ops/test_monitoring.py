@@ -17,8 +17,8 @@ import yaml
 from redis import Redis
 from sqlalchemy.engine import Engine
 
+from observability.metrics import ConvlifeCollector
 from store.db import make_engine
-from worker.metrics import ConvlifeCollector
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"

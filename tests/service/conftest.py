@@ -8,9 +8,9 @@ import pytest
 from redis import Redis
 from sqlalchemy.engine import Engine
 
+from service.runtime import Runtime
+from service.settings import Settings
 from tests.support import Service
-from worker.runtime import Runtime
-from worker.settings import Settings
 
 __all__ = ["Service", "service"]
 

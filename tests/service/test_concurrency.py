@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import select
 
 from events.parsing import parse_event
+from service.deadlines import close_due, sweep
+from service.ingest import IngestResult, apply_events
 from store.tables import decisions
 from tests.service.builders import T0, account_with, inbound, message, minutes, opened
 from tests.support import Service, conversation_event, new_id, settings_event
-from worker.deadlines import close_due, sweep
-from worker.ingest import IngestResult, apply_events
 
 pytestmark = pytest.mark.timeout(60)
 

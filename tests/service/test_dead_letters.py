@@ -13,11 +13,11 @@ from sqlalchemy import select
 
 from events.names import DEAD_LETTERS_STREAM, METRICS_DEAD_LETTERS_KEY
 from events.parsing import MAX_DEAD_LETTER_BYTES, REASON_CODES
+from service import counters
 from store import outbox
 from store.tables import dead_letters
 from tests.service.builders import T0, account_with, inbound, minutes
 from tests.support import Service, new_id
-from worker import metrics
 
 
 def size(value: object) -> int:
@@ -153,7 +153,7 @@ def test_the_dead_letter_metric_counts_reason_codes_never_error_texts(redis: Red
         return {k: int(v) for k, v in redis.hgetall(METRICS_DEAD_LETTERS_KEY).items()}
 
     before = counts()
-    metrics.record(redis, dead_letter_reasons=["not_an_object", "unknown_type", "unknown_type"])
+    counters.record(redis, dead_letter_reasons=["not_an_object", "unknown_type", "unknown_type"])
     after = counts()
 
     assert after.get("not_an_object", 0) - before.get("not_an_object", 0) == 1
@@ -164,7 +164,7 @@ def test_the_dead_letter_metric_counts_reason_codes_never_error_texts(redis: Red
 def test_a_poison_dead_letter_keeps_the_account_event_id_and_its_code(
     service: Service, redis: Redis
 ) -> None:
-    from worker import deliveries
+    from service import deliveries
 
     account = new_id("acct")
     poison = inbound(account, T0, event_id="ev-poison")

@@ -15,6 +15,9 @@ from redis import Redis
 
 from events.decisions import parse_decision
 from policies.state import Status
+from service.deadlines import close_due
+from service.runtime import Runtime
+from service.settings import Settings
 from store.db import make_engine
 from tests.service.builders import (
     T0,
@@ -27,9 +30,6 @@ from tests.service.builders import (
     µs,
 )
 from tests.support import Service, conversation_event, event, new_id, settings_event, utc
-from worker.deadlines import close_due
-from worker.runtime import Runtime
-from worker.settings import Settings
 
 DAY = timedelta(days=1)
 

@@ -1,4 +1,4 @@
-"""What the handler makes of a message that fails (worker/deliveries.py), on SQLite and
+"""What the handler makes of a message that fails (service/deliveries.py), on SQLite and
 PostgreSQL, with no Celery: the outcome the task maps to ack or retry.
 
 - An event that breaks its batch for its own reasons: the batch is split into single events,
@@ -27,13 +27,7 @@ from sqlalchemy.engine import Engine
 from events.models import Event
 from policies.conversation import apply_event
 from policies.state import Conversation
-from store.db import make_engine
-from store.migrate import upgrade
-from store.tables import dead_letters, processed_events
-from tests.conftest import POSTGRES_ADMIN
-from tests.service.builders import T0, agent_close, inbound, minutes, opened, routed
-from tests.support import Service, new_id, settings_event
-from worker.deliveries import (
+from service.deliveries import (
     MAX_POISON_ATTEMPTS,
     Applied,
     Outcome,
@@ -41,8 +35,14 @@ from worker.deliveries import (
     Split,
     handle,
 )
-from worker.runtime import Runtime
-from worker.settings import Settings
+from service.runtime import Runtime
+from service.settings import Settings
+from store.db import make_engine
+from store.migrate import upgrade
+from store.tables import dead_letters, processed_events
+from tests.conftest import POSTGRES_ADMIN
+from tests.service.builders import T0, agent_close, inbound, minutes, opened, routed
+from tests.support import Service, new_id, settings_event
 
 NOW = T0 + minutes(10)
 
@@ -85,7 +85,7 @@ def poison(monkeypatch: pytest.MonkeyPatch) -> str:
             raise ValueError(f"cannot apply {event.event_id}")
         return apply_event(state, event)
 
-    monkeypatch.setattr("worker.ingest.apply_event", apply_or_break)
+    monkeypatch.setattr("service.ingest.apply_event", apply_or_break)
     return marker
 
 

@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from cli import main as cli
+from service import ops
+from service.errors import UsageError
+from service.settings import Settings
 from store import outbox
 from tests.service.builders import T0, agent_close, inbound, minutes, opened
 from tests.support import Service, new_id
-from worker import cli, ops
-from worker.errors import UsageError
-from worker.settings import Settings
 
 RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 """Control characters, the newline that ends each printed line excepted."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
+from service.ops import reindex
 from tests.support import Service, conversation_event, new_id, utc
-from worker.ops import reindex
 
 T0 = utc("2026-03-01T10:00:00")
 

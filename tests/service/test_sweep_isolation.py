@@ -18,14 +18,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from events.names import HEARTBEAT_KEY, METRICS_SWEEP_KEY, SWEEP_FAILURES_KEY
+from observability.health import run_checks
 from policies.state import Status
+from service.deadlines import sweep
+from service.runtime import Runtime
 from store.db import make_engine
 from store.tables import conversations as conversations_table
 from tests.service.builders import T0, account_with, message, minutes, opened
 from tests.support import Service, new_id
-from worker.deadlines import sweep
-from worker.health import run_checks
-from worker.runtime import Runtime
 
 UNREADABLE: dict[str, dict[str, str]] = {
     # PostgreSQL stores it; psycopg refuses to load it ("timestamp too small (before year 1)").

@@ -17,10 +17,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from policies.inactivity import close_deadline
 from policies.state import AccountSettings, ClosedBy, Conversation, Status
+from service.deadlines import reschedule_account
 from store import conversations
 from store.tables import conversations as conversations_table
 from tests.support import new_id
-from worker.deadlines import reschedule_account
 
 ROUNDS = 60
 CONVERSATIONS_PER_ROUND = 12

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 
 from events.durations import DurationError, forms, humanize, isoformat, parse_duration
 from events.parsing import InvalidEvent, parse_event
-from worker import ops
-from worker.settings import Settings
+from service import ops
+from service.settings import Settings
 
 SETTINGS_EVENT = {
     "event_id": "e1",

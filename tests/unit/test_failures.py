@@ -1,4 +1,4 @@
-"""Whose fault an error is (worker/failures.py): the table that decides between retrying a
+"""Whose fault an error is (service/failures.py): the table that decides between retrying a
 message and dead-lettering an event, and the retry delays."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis import exceptions as redis_errors
 
 from events.parsing import InvalidEvent
-from worker.failures import Fault, fault_of, retry_delay
+from service.failures import Fault, fault_of, retry_delay
 
 
 def wrapped(kind: type[sa.DBAPIError], orig: Exception, **kw: bool) -> sa.DBAPIError:

@@ -12,10 +12,10 @@ from celery import Task
 from celery.exceptions import Reject
 
 from events.names import INGEST_TASK
+from service.settings import Settings
 from tests.processes import free_port
 from worker.app import _publish_parts, _retry, create_app
 from worker.celery_config import celery_config
-from worker.settings import Settings
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from events.decisions import ContactRouted, Route
+from service import logs
 from tests.support import utc
-from worker import logs
 
 
 @pytest.fixture

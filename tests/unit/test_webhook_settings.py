@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from worker.settings import Settings
+from service.settings import Settings
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ The Celery task only maps the outcome onto the broker (ack, retry with a countdo
 the parts); every decision about a failure is taken here, with no Celery in sight, so the
 service tests drive it directly.
 
-- An error of the surroundings (worker/failures.py) retries the whole message with backoff,
+- An error of the surroundings (service/failures.py) retries the whole message with backoff,
   however many times it takes: those events are never the events' fault.
 - Any other error in a batch of several events splits it into single events, so one event
   that breaks its batch cannot hold up the others.
@@ -23,16 +23,16 @@ from datetime import datetime
 
 from events.decisions import Decision
 from events.parsing import refuse
-from store import outbox
-from worker import ingest, logs, metrics
-from worker.failures import (
+from service import counters, ingest, logs
+from service.failures import (
     Fault,
     drop_pooled_connections_after,
     fault_of,
     first_line,
     retry_delay,
 )
-from worker.runtime import Runtime
+from service.runtime import Runtime
+from store import outbox
 
 log = logging.getLogger("convlife.worker")
 
@@ -187,7 +187,7 @@ def _best_effort(
 ) -> None:
     """Add to the shared metrics; a metrics failure never fails work already committed."""
     try:
-        metrics.record(
+        counters.record(
             runtime.redis,
             event_types=event_types,
             dead_letter_reasons=dead_letter_reasons,

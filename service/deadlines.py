@@ -18,10 +18,10 @@ from events.names import HEARTBEAT_KEY, SWEEP_FAILURES_KEY
 from events.parsing import storable
 from policies.inactivity import auto_close, close_deadline
 from policies.state import AccountSettings, Conversation
+from service import counters, logs
+from service.runtime import Runtime
 from store import configuration, conversations, outbox
 from store.conversations import ConversationKey, key_of
-from worker import logs, metrics
-from worker.runtime import Runtime
 
 log = logging.getLogger("convlife.sweep")
 
@@ -197,12 +197,12 @@ def _sweep(runtime: Runtime, clock: Callable[[], datetime]) -> int:
                 only=[decision.decision_id for decision in batch.decisions],
                 with_dead_letters=batch.quarantined > 0,
             )
-            _best_effort(partial(metrics.record, runtime.redis, made=batch.decisions))
+            _best_effort(partial(counters.record, runtime.redis, made=batch.decisions))
             for decision in batch.decisions:
                 logs.decision(decision)
         if batch.quarantined:
             _best_effort(
-                partial(metrics.record_sweep, runtime.redis, quarantined=batch.quarantined)
+                partial(counters.record_sweep, runtime.redis, quarantined=batch.quarantined)
             )
         full = batch.claimed >= runtime.settings.sweep_batch_size
         if not full or time.monotonic() - started > runtime.settings.sweep_time_budget:
@@ -224,7 +224,7 @@ def _record_failure(runtime: Runtime, now: datetime, error: BaseException) -> No
     pipeline.hsetnx(SWEEP_FAILURES_KEY, "since", now.isoformat())
     pipeline.hset(SWEEP_FAILURES_KEY, "error", storable(text))
     pipeline.execute()
-    metrics.record_sweep(runtime.redis, errors=1)
+    counters.record_sweep(runtime.redis, errors=1)
 
 
 def _best_effort(action: Callable[[], object]) -> None:

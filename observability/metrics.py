@@ -1,7 +1,7 @@
 """Prometheus metrics that hold across processes and hosts.
 
-Counters live in Redis hashes (one pipelined HINCRBY round trip per task, after its commit), so
-every prefork child and every worker host adds to the same numbers; gauges are read from the
+Counters live in Redis hashes that the units of work add to (service/counters.py), so every
+prefork child and every worker host adds to the same numbers; gauges are read from the
 database and the broker when Prometheus scrapes. `convlife metrics` serves them: no
 multiprocess directory to share, and any number of workers.
 
@@ -16,8 +16,7 @@ import logging
 import math
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,7 +32,6 @@ from redis import Redis
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.engine import Connection, Engine
 
-from events.decisions import AutoClosed, ContactRouted, Decision
 from events.names import (
     HEARTBEAT_KEY,
     METRICS_CLOSE_LAG_KEY,
@@ -43,7 +41,7 @@ from events.names import (
     METRICS_SWEEP_KEY,
     QUEUES,
 )
-from policies.inactivity import deadline_after
+from service.counters import CLOSE_LAG_BUCKETS
 from store.tables import (
     conversations,
     dead_letters,
@@ -54,50 +52,6 @@ from store.tables import (
 from store.webhooks import WAITING
 
 log = logging.getLogger("convlife.metrics")
-
-CLOSE_LAG_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
-"""Seconds from a conversation's deadline to its auto_closed decision."""
-
-
-def record(
-    redis: Redis,
-    *,
-    event_types: Iterable[str] = (),
-    dead_letter_reasons: Iterable[str] = (),
-    made: Iterable[Decision] = (),
-) -> None:
-    """Add a task's counts to the shared counters, in one round trip."""
-    pipeline = redis.pipeline(transaction=False)
-    for type_, n in Counter(event_types).items():
-        pipeline.hincrby(METRICS_EVENTS_KEY, type_, n)
-    for reason, n in Counter(dead_letter_reasons).items():  # events.parsing.ReasonCode
-        pipeline.hincrby(METRICS_DEAD_LETTERS_KEY, reason, n)
-    for decision in made:
-        route = decision.route.value if isinstance(decision, ContactRouted) else ""
-        pipeline.hincrby(METRICS_DECISIONS_KEY, f"{decision.type}|{route}", 1)
-        if isinstance(decision, AutoClosed):
-            deadline = deadline_after(decision.last_activity_at, decision.inactivity_close_after)
-            # A close was decided, so its deadline came: never None here.
-            lag = 0.0 if deadline is None else (decision.decided_at - deadline).total_seconds()
-            lag = max(lag, 0.0)
-            for bucket in CLOSE_LAG_BUCKETS:
-                if lag <= bucket:
-                    pipeline.hincrby(METRICS_CLOSE_LAG_KEY, f"le:{bucket}", 1)
-            pipeline.hincrby(METRICS_CLOSE_LAG_KEY, "count", 1)
-            pipeline.hincrbyfloat(METRICS_CLOSE_LAG_KEY, "sum", lag)
-    if len(pipeline):
-        pipeline.execute()
-
-
-def record_sweep(redis: Redis, *, errors: int = 0, quarantined: int = 0) -> None:
-    """Count sweeps that failed and rows a sweep quarantined."""
-    pipeline = redis.pipeline(transaction=False)
-    if errors:
-        pipeline.hincrby(METRICS_SWEEP_KEY, "errors", errors)
-    if quarantined:
-        pipeline.hincrby(METRICS_SWEEP_KEY, "quarantined", quarantined)
-    if len(pipeline):
-        pipeline.execute()
 
 
 def sweep_counters(redis: Redis) -> Iterator[CounterMetricFamily]:

@@ -20,10 +20,10 @@ from events.parsing import InvalidEvent, ReasonCode, parse_event, refuse
 from policies.batch import Decided, decide
 from policies.clock import from_the_future
 from policies.conversation import apply_event
+from service import logs
+from service.deadlines import reschedule_account
+from service.runtime import Runtime
 from store import batch, configuration, conversations, idempotency, outbox
-from worker import logs
-from worker.deadlines import reschedule_account
-from worker.runtime import Runtime
 
 
 @dataclass

@@ -11,10 +11,10 @@ from redis import Redis
 from sqlalchemy import text
 
 from events.names import HEARTBEAT_KEY, SWEEP_FAILURES_KEY
+from service.ops import sqlite_path
+from service.settings import Settings
 from store.db import make_engine
 from store.migrate import current_revision, head_revision
-from worker.ops import sqlite_path
-from worker.settings import Settings
 
 CHECKS = ("redis", "database", "migrations", "beat")
 

@@ -1,6 +1,6 @@
 """What stops a `convlife` command: an operator's mistake or a service it cannot reach.
 
-Each is a `CommandError` whose message is one line naming the problem and the fix; `worker/cli.py`
+Each is a `CommandError` whose message is one line naming the problem and the fix; `cli/main.py`
 `main` prints it and exits 2, in one place. `command_error` translates the few library errors
 that mean the same things (a refused Redis connection, a database never migrated, an unreadable
 file, an invalid `CONVLIFE_*` value) so that commands need no try/except of their own.
@@ -16,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
-from worker.preflight import PreflightError
+from service.preflight import PreflightError
 
 
 class CommandError(Exception):

@@ -24,15 +24,15 @@ from events.names import WORKER_DEFAULTS_KEY
 from events.parsing import InvalidEvent, parse_event
 from events.publish import publish
 from policies.state import AccountSettings
+from service.deadlines import reschedule_account
+from service.errors import NotMigrated, RedisUnreachable, mask
+from service.preflight import check_broker_eviction
+from service.settings import Settings
 from store import configuration, history, views
 from store.accounts import accounts_with_open_conversations
 from store.db import make_engine
 from store.migrate import current_revision, head_revision, upgrade
 from store.views import ConversationView
-from worker.deadlines import reschedule_account
-from worker.errors import NotMigrated, RedisUnreachable, mask
-from worker.preflight import check_broker_eviction
-from worker.settings import Settings
 
 
 def sqlite_path(database_url: str) -> Path | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from service.runtime import Runtime
 from store import idempotency
-from worker.runtime import Runtime
 
 _BATCH = 10_000
 _TIME_BUDGET = 20.0

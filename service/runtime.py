@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from redis import Redis
 from sqlalchemy.engine import Engine
 
+from service.settings import Settings
 from store.db import make_engine
-from worker.settings import Settings
 
 
 @dataclass

@@ -12,28 +12,28 @@ from typing import Any, NoReturn, TextIO
 
 from redis import Redis
 
+from cli import webhooks as webhooks_command
 from events.durations import DurationError, humanize
 from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM, QUEUES
 from events.parsing import printable, printable_json
 from events.publish import Publisher, PublishError
+from observability.health import CHECKS, run_checks
+from observability.metrics import serve
 from policies.inactivity import close_deadline
 from policies.state import AccountSettings, Conversation, Status
+from service import logs, ops
+from service.errors import UsageError, command_error, mask
+from service.settings import Settings
 from store import history, migrate
 from store.stream_reads import entry_id_of, stream_entries
 from store.views import ConversationView
-from worker import logs, ops, webhooks_command
-from worker.app import create_app
-from worker.errors import UsageError, command_error, mask
-from worker.health import CHECKS, run_checks
-from worker.metrics import serve
-from worker.settings import Settings
 
 ALL_QUEUES = ",".join(QUEUES)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. An operator's mistake or an unreachable service is one line on stderr
-    and exit code 2 (worker/errors.py says which errors those are); anything else is a bug and
+    and exit code 2 (service/errors.py says which errors those are); anything else is a bug and
     traces."""
     args = _parser().parse_args(argv)
     settings: Settings | None = None
@@ -209,11 +209,19 @@ def _announce(settings: Settings) -> None:
     ops.publish_worker_defaults(settings, datetime.now(UTC))
 
 
+def _celery_app(settings: Settings) -> Any:
+    """The Celery app, imported here: Celery stays in worker/, and only the commands that run it
+    load it."""
+    from worker.app import create_app
+
+    return create_app(settings)
+
+
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     ops.preflight(settings)
     ops.migrate(settings)
     _announce(settings)
-    create_app(settings).worker_main([*_worker_argv(settings, args), "--beat"])
+    _celery_app(settings).worker_main([*_worker_argv(settings, args), "--beat"])
     return 0
 
 
@@ -221,14 +229,14 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     ops.preflight(settings)
     ops.schema_at_head(settings)
     _announce(settings)
-    create_app(settings).worker_main(_worker_argv(settings, args))
+    _celery_app(settings).worker_main(_worker_argv(settings, args))
     return 0
 
 
 def _beat(settings: Settings, args: argparse.Namespace) -> int:
     # Beat only sends messages: it needs the broker, not the database.
     ops.preflight(settings)
-    create_app(settings).start(["beat", f"--loglevel={settings.log_level}"])
+    _celery_app(settings).start(["beat", f"--loglevel={settings.log_level}"])
     return 0
 
 

@@ -8,10 +8,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from service.settings import Settings
 from store.db import make_engine
 from store.webhooks import STATUSES
 from webhooks import manage
-from worker.settings import Settings
 
 ACTIONS = ("add", "list", "remove", "deliveries")
 

@@ -1,0 +1,1 @@
+"""What ops watch: the Prometheus collector and its server (metrics.py), the health checks."""
