@@ -33,10 +33,11 @@ LAYERS = {
     "store": {"events", "policies"},
     # The gateway: handlers and below, and worker's modules that do not load Celery
     # (settings, ops-style functions); the subprocess test below proves Celery stays out.
-    "gateway": {"events", "policies", "store", "worker", "webhooks"},
+    "gateway": {"events", "policies", "store", "worker", "webhooks", "connectors"},
     "connectors": {"events"},
     # Outbound HTTP: handlers and below, never Celery or the worker.
-    "webhooks": {"events", "policies", "store"},
+    # Chatwoot's API calls are built by the pure connector and sent by the dispatcher.
+    "webhooks": {"events", "policies", "store", "connectors"},
 }
 OWN = {"events", "policies", "store", "worker", "gateway", "connectors", "webhooks"}
 
