@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ class Call:
     conversation: str
     what: str
     body: dict[str, Any]
+    at: float = 0.0
+    """time.time() when it arrived."""
 
     @property
     def summary(self) -> str:
@@ -70,12 +73,15 @@ class FakeChatwoot:
         assert self.server is not None
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def summaries(self, conversation: str | None = None) -> list[str]:
+    def summaries(self, conversation: str | None = None, account: str | None = None) -> list[str]:
+        return [call.summary for call in self.calls_to(conversation, account)]
+
+    def calls_to(self, conversation: str | None = None, account: str | None = None) -> list[Call]:
         with self.lock:
             return [
-                c.summary
+                c
                 for c in self.calls
-                if conversation is None or c.conversation == conversation
+                if conversation in (None, c.conversation) and account in (None, c.account)
             ]
 
     def answer(self, path: str, token: str | None, raw: bytes) -> tuple[int, str | None]:
@@ -94,7 +100,9 @@ class FakeChatwoot:
         if match["conversation"] in self.gone:
             return 404, None
         with self.lock:
-            self.calls.append(Call(match["account"], match["conversation"], match["what"], body))
+            self.calls.append(
+                Call(match["account"], match["conversation"], match["what"], body, time.time())
+            )
         return 200, None
 
     def start(self) -> FakeChatwoot:
