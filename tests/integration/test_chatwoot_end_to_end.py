@@ -69,8 +69,10 @@ def chatwoot(service: Service) -> Iterator[FakeChatwoot]:
         yield fake
 
 
-def new_account(client: Client, close_after: float | None) -> str:
-    """A Chatwoot account (an integer id) with a 1 h window, set over /v1/events."""
+def new_account(
+    client: Client, close_after: float | None, window: float = 3600, bot: bool = False
+) -> str:
+    """A Chatwoot account (an integer id) with these settings, set over /v1/events."""
     account = str(random.randint(10**6, 10**9))
     settings = {
         "event_id": f"settings-{account}",
@@ -78,13 +80,13 @@ def new_account(client: Client, close_after: float | None) -> str:
         "account_id": account,
         "occurred_at": datetime.now(UTC).isoformat(),
         "inactivity_close_after": close_after,
-        "reassignment_window": "PT1H",
-        "bot_enabled": False,
+        "reassignment_window": window,
+        "bot_enabled": bot,
     }
     assert client.post_events(settings).status == 202
     path = f"/v1/accounts/{account}/settings"
     wait_until(
-        lambda: client.request("GET", path).json().get("reassignment_window_seconds") == 3600,
+        lambda: client.request("GET", path).json().get("reassignment_window_seconds") == window,
         15,
         "the account's settings applied",
     )
@@ -218,4 +220,44 @@ def test_a_contact_whose_conversation_an_agent_resolved_comes_back_to_that_agent
     assert "echo of convlife's own assign_agent" in echo["ignored"]
     time.sleep(2)
     assert chatwoot.summaries(account=account) == ["assignments assignee_id=7"]
+    assert chatwoot.refused == []
+
+
+def test_a_contact_back_after_the_window_with_the_bot_on_is_handed_to_the_bot_once(
+    client: Client, chatwoot: FakeChatwoot
+) -> None:
+    account = new_account(client, close_after=None, window=1, bot=True)
+    start = time.time()
+    accepted(chatwoot_sends(client, account, "conversation_created", start))
+    accepted(chatwoot_sends(client, account, "message_created_incoming", start))
+    accepted(chatwoot_sends(client, account, "conversation_status_changed_resolved", time.time()))
+    time.sleep(1.5)  # past the 1 s window
+
+    back = time.time()
+    reopened = fixture("conversation_status_changed_reopened")
+    reopened["updated_at"] = back
+    accepted(chatwoot_sends(client, account, "conversation_status_changed_reopened", back))
+    accepted(
+        chatwoot_sends(
+            client, account, "message_created_incoming", back, id=1301, conversation=reopened
+        )
+    )
+    wait_until(lambda: chatwoot.calls_to("42", account), 20, "the hand-over to the bot")
+    [handover] = chatwoot.calls_to("42", account)
+    assert handover.summary == "toggle_status pending"
+
+    # Chatwoot reports the conversation pending: our own doing, ignored.
+    echo = accepted(
+        chatwoot_sends(
+            client,
+            account,
+            "conversation_status_changed_reopened",
+            handover.at + 0.2,
+            status="pending",
+            changed_attributes=[{"status": {"previous_value": "open", "current_value": "pending"}}],
+        )
+    )
+    assert "echo of convlife's own pending" in echo["ignored"]
+    time.sleep(2)
+    assert chatwoot.summaries(account=account) == ["toggle_status pending"]
     assert chatwoot.refused == []
