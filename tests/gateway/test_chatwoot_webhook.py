@@ -201,3 +201,24 @@ def test_the_echo_of_convlifes_own_resolve_is_ignored(client: Client, broker: Br
     assert response.status == 200, response.body
     assert "echo of convlife's own resolve" in response.json()["ignored"]
     assert broker.queued_messages() == before
+
+
+def test_with_allow_unsigned_an_unsigned_webhook_gets_in_but_a_wrong_signature_does_not(
+    broker: Broker, sqlite_store: str, tmp_path: Path
+) -> None:
+    unsafe = GatewayProcess(
+        broker.url,
+        sqlite_store,
+        tmp_path / "gateway.log",
+        env={"CONVLIFE_CHATWOOT_ALLOW_UNSIGNED": "true"},
+    )
+    try:
+        client = unsafe.client(secret=None)
+        payload, _ = in_a_new_account("message_created_incoming")
+        before = broker.queued_messages()
+        assert post_signed(client, payload, headers={}).status == 200
+        assert broker.queued_messages() == before + 1
+        assert post_signed(client, payload, secret="forged").status == 401
+        assert broker.queued_messages() == before + 1
+    finally:
+        unsafe.stop()
