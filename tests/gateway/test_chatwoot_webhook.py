@@ -22,6 +22,7 @@ from connectors.chatwoot import Action, OutboundCall, sign
 from tests.connectors.chatwoot.support import fixture
 from tests.gateway.conftest import Broker
 from tests.gateway.support import Client, GatewayProcess, Response
+from tests.processes import RedisServer
 from webhooks import chatwoot_echo
 
 pytestmark = pytest.mark.timeout(120)
@@ -222,3 +223,35 @@ def test_with_allow_unsigned_an_unsigned_webhook_gets_in_but_a_wrong_signature_d
         assert broker.queued_messages() == before + 1
     finally:
         unsafe.stop()
+
+
+def test_a_broker_that_is_down_gets_503_with_retry_after_and_chatwoots_retry_goes_through(
+    sqlite_store: str, tmp_path: Path
+) -> None:
+    server = RedisServer(tmp_path)
+    server.start()
+    own = Broker(server)
+    process = GatewayProcess(
+        server.url,
+        sqlite_store,
+        tmp_path / "gateway.log",
+        env={"CONVLIFE_CHATWOOT_WEBHOOK_SECRET": CHATWOOT_SECRET},
+    )
+    try:
+        client = process.client(secret=None)
+        payload, _ = in_a_new_account("message_created_incoming")
+        assert post_signed(client, payload).status == 200  # the pool holds a live connection
+        server.stop()
+        started = time.monotonic()
+        refused = post_signed(client, payload)
+        assert refused.status == 503
+        assert refused.headers["retry-after"] == "7"
+        assert time.monotonic() - started < 15  # fails fast, does not hang Chatwoot's job
+        server.start()  # same port, empty: whatever the 503 said was not kept
+        assert own.queued_messages() == 0
+        retried = post_signed(client, payload)
+        assert retried.status == 200
+        assert own.queued_messages() == 1
+    finally:
+        process.stop()
+        server.stop()
