@@ -27,6 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"add: comma-separated decision types of {known} (default: all)",
     )
     parser.add_argument("--secret", help="add: the HMAC secret the receiver verifies with")
+    parser.add_argument(
+        "--chatwoot",
+        action="store_true",
+        help="add: carry decisions out on Chatwoot (its REST API) instead of POSTing them; "
+        "--url defaults to CONVLIFE_CHATWOOT_URL, --token to CONVLIFE_CHATWOOT_API_TOKEN. "
+        "Again with a new token: replaces it and resumes a subscription paused on a 401",
+    )
+    parser.add_argument(
+        "--token", help="add --chatwoot: a Chatwoot access token (default: from the settings)"
+    )
     parser.add_argument("--subscription", type=int, help="deliveries: of this subscription only")
     parser.add_argument("--status", choices=STATUSES, help="deliveries: in this status only")
     parser.add_argument("--limit", type=int, default=50, help="deliveries: at most this many")
@@ -36,6 +46,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     """Run one `convlife webhooks` action; prints JSON lines, or a one-line error (exit 2)."""
     engine = make_engine(settings.database_url.get_secret_value())
     try:
+        if args.action == "add" and args.chatwoot:
+            return _add_chatwoot(settings, engine, args)
         return _ACTIONS[args.action](engine, args)
     except (manage.InvalidSubscription, LookupError) as error:
         print(f"webhooks {args.action}: {error}")
@@ -54,6 +66,23 @@ def _add(engine: Any, args: argparse.Namespace) -> int:
         now=datetime.now(UTC),
         account_id=args.account,
         types=args.types,
+    )
+    print(json.dumps(subscription))
+    return 0
+
+
+def _add_chatwoot(settings: Settings, engine: Any, args: argparse.Namespace) -> int:
+    url = args.url or settings.chatwoot_url
+    token = args.token or (
+        settings.chatwoot_api_token.get_secret_value() if settings.chatwoot_api_token else None
+    )
+    if not url or not token:
+        raise manage.InvalidSubscription(
+            "add --chatwoot needs --url and --token (or CONVLIFE_CHATWOOT_URL and "
+            "CONVLIFE_CHATWOOT_API_TOKEN)"
+        )
+    subscription = manage.connect_chatwoot(
+        engine, url=url, token=token, now=datetime.now(UTC), account_id=args.account
     )
     print(json.dumps(subscription))
     return 0

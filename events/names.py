@@ -28,6 +28,10 @@ DEAD_LETTERS_STREAM = "convlife:dead-letters"
 """Every refused event; fields `raw`, `error`, `received_at`, `dead_letter_id`."""
 
 # Redis keys convlife owns.
+CHATWOOT_CALLS_KEY_PREFIX = "convlife:chatwoot:calls:"
+"""+ `<account>:<conversation>`: a list of the Chatwoot API calls convlife made on that
+conversation (JSON), written by the dispatcher before each call and read by the gateway's
+Chatwoot route to recognise their echoes; expires a few minutes after the last call."""
 HEARTBEAT_KEY = "convlife:beat:last-sweep"
 """When a sweep last succeeded (ISO 8601, written after its work): proof that beat sends, a
 worker runs the sweeps, and they get through."""

@@ -15,8 +15,9 @@ from service.ops import sqlite_path
 from service.settings import Settings
 from store.db import make_engine
 from store.migrate import current_revision, head_revision
+from store.webhooks import CHATWOOT, unauthorized
 
-CHECKS = ("redis", "database", "migrations", "beat")
+CHECKS = ("redis", "database", "migrations", "beat", "chatwoot")
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,28 @@ def run_checks(settings: Settings, names: tuple[str, ...], now: datetime) -> lis
             )
         return f"last successful sweep {age.total_seconds():.1f}s ago{failures}"
 
+    def chatwoot_check() -> str:
+        # A 401 stops every call to that Chatwoot: nothing is resolved or assigned until an
+        # operator gives convlife a token Chatwoot accepts.
+        database_exists()
+        with engine.connect() as connection:
+            refused = [s for s in unauthorized(connection) if s.kind == CHATWOOT]
+        if refused:
+            names = ", ".join(
+                f"subscription {s.id} ({s.url}, account {s.account_id or 'all'})" for s in refused
+            )
+            raise RuntimeError(
+                f"Chatwoot refused the API token (401) of {names}: delivery paused; "
+                "convlife webhooks add --chatwoot --token NEW resumes it"
+            )
+        return "no Chatwoot subscription is refused"
+
     available: dict[str, Callable[[], str]] = {
         "redis": redis_check,
         "database": database_check,
         "migrations": migrations_check,
         "beat": beat_check,
+        "chatwoot": chatwoot_check,
     }
     results = []
     try:

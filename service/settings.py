@@ -212,6 +212,35 @@ class Settings(BaseSettings):
         default=timedelta(seconds=60), description="How long a failing endpoint is paused."
     )
 
+    # --- Chatwoot (gateway/routes/chatwoot.py, connectors/chatwoot/) ---------------------
+    chatwoot_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated secrets Chatwoot signs its webhooks with (X-Chatwoot-"
+        "Signature); without one every Chatwoot webhook is refused (401).",
+    )
+    chatwoot_allow_unsigned: bool = Field(
+        default=False,
+        description="UNSAFE: accept Chatwoot webhooks with no signature at all (older Chatwoot "
+        "versions do not sign); anyone who reaches the URL can then close conversations.",
+    )
+    chatwoot_url: str | None = Field(
+        default=None,
+        description="Chatwoot's base URL (https://chatwoot.example.com): the default of "
+        "`convlife webhooks add --chatwoot`.",
+    )
+    chatwoot_api_token: SecretStr | None = Field(
+        default=None,
+        description="A Chatwoot access token (header api_access_token): the default of "
+        "`convlife webhooks add --chatwoot`. Secret: never logged.",
+    )
+
+    @property
+    def chatwoot_secret_list(self) -> list[str]:
+        """The Chatwoot webhook secrets, blanks dropped (empty: none configured)."""
+        secret = self.chatwoot_webhook_secret
+        raw = "" if secret is None else secret.get_secret_value()
+        return [item.strip() for item in raw.split(",") if item.strip()]
+
     @property
     def webhook_delivery(self) -> DeliveryConfig:
         return DeliveryConfig(

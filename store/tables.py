@@ -162,6 +162,12 @@ webhook_subscriptions = Table(
     # The circuit breaker: failures in a row, and until when the endpoint rests (NULL: active).
     Column("consecutive_failures", Integer, nullable=False, server_default="0"),
     Column("paused_until", UTCDateTime, nullable=True),
+    # `webhook`: decisions POSTed signed to `url`; `chatwoot`: decisions become Chatwoot API
+    # calls on the Chatwoot at `url`, with `secret` as its api_access_token (migration 0007).
+    Column("kind", String(20), nullable=False, server_default="webhook"),
+    # Why the circuit is open, when it is more than failures: `unauthorized` (a Chatwoot 401)
+    # until a success clears it; `convlife health` reports it.
+    Column("paused_reason", Text, nullable=True),
 )
 
 webhook_deliveries = Table(

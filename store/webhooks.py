@@ -43,6 +43,22 @@ WAITING = (PENDING, FAILED)
 
 ERROR_TEXT_LIMIT = 500
 
+WEBHOOK = "webhook"
+CHATWOOT = "chatwoot"
+KINDS = (WEBHOOK, CHATWOOT)
+"""What a subscription does with a decision: POST it signed (`webhook`), or make the Chatwoot
+API calls that carry it out (`chatwoot`: `url` is Chatwoot's base URL, `secret` the token)."""
+
+UNAUTHORIZED = "unauthorized"
+"""`paused_reason` of a subscription whose receiver refused our credentials (Chatwoot's 401)."""
+
+# What an attempt's outcome is, when the dispatcher knows better than the status code alone.
+DROPPED = "dropped"
+"""Nothing will ever make it succeed (a Chatwoot 404: the conversation is gone; a decision
+Chatwoot cannot take): given up now, not retried, the endpoint's circuit untouched."""
+NOTHING_TO_SEND = "nothing_to_send"
+"""The decision asks nothing of this receiver: delivered at once, with no request."""
+
 
 @dataclass(frozen=True)
 class Subscription:
@@ -53,6 +69,8 @@ class Subscription:
     created_at: datetime
     consecutive_failures: int
     paused_until: datetime | None
+    kind: str = WEBHOOK
+    paused_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +86,7 @@ class Claim:
     attempts: int
     """Attempts made before this one."""
     created_at: datetime
+    kind: str = WEBHOOK
 
 
 @dataclass(frozen=True)
@@ -97,11 +116,13 @@ def add_subscription(
     now: datetime,
     account_id: str | None = None,
     types: Sequence[str] | None = None,
+    kind: str = WEBHOOK,
 ) -> int:
     """Store a subscription (validated by the caller); returns its id."""
     result = connection.execute(
         insert(webhook_subscriptions)
         .values(
+            kind=kind,
             url=url,
             account_id=account_id,
             types=",".join(types) if types else None,
@@ -126,9 +147,41 @@ def subscriptions(connection: Connection) -> list[Subscription]:
             webhook_subscriptions.c.created_at,
             webhook_subscriptions.c.consecutive_failures,
             webhook_subscriptions.c.paused_until,
+            webhook_subscriptions.c.kind,
+            webhook_subscriptions.c.paused_reason,
         ).order_by(webhook_subscriptions.c.id)
     ).all()
     return [_subscription(row) for row in rows]
+
+
+def replace_credentials(
+    connection: Connection, *, kind: str, url: str, account_id: str | None, secret: str
+) -> int | None:
+    """Give the subscription of this kind, URL and account a new secret (a Chatwoot token that
+    was rotated) and close its circuit, so what waits is sent at once; returns its id, or None
+    if there is no such subscription."""
+    found = connection.execute(
+        select(webhook_subscriptions.c.id).where(
+            webhook_subscriptions.c.kind == kind,
+            webhook_subscriptions.c.url == url,
+            webhook_subscriptions.c.account_id.is_(None)
+            if account_id is None
+            else webhook_subscriptions.c.account_id == account_id,
+        )
+    ).first()
+    if found is None:
+        return None
+    connection.execute(
+        update(webhook_subscriptions)
+        .where(webhook_subscriptions.c.id == found.id)
+        .values(secret=secret, consecutive_failures=0, paused_until=None, paused_reason=None)
+    )
+    return int(found.id)
+
+
+def unauthorized(connection: Connection) -> list[Subscription]:
+    """Subscriptions whose receiver refused our credentials since their last success."""
+    return [s for s in subscriptions(connection) if s.paused_reason == UNAUTHORIZED]
 
 
 def remove_subscription(connection: Connection, subscription_id: int) -> bool:
@@ -388,6 +441,7 @@ def _lease_due(
             data=row.data,
             attempts=row.attempts,
             created_at=row.created_at,
+            kind=subscriber.kind,
         )
         for row in rows
     ]
@@ -407,14 +461,21 @@ def record_attempt(
     retry: RetryPolicy,
     circuit: CircuitPolicy,
     jitter: float,
+    outcome: str | None = None,
 ) -> str | None:
     """Write one attempt's outcome; returns the delivery's new status, or None when the
     delivery was no longer this claim's (its lease passed to another dispatcher, or it was
-    removed): then only the attempts log keeps what happened."""
-    ok = delivered(status_code)
+    removed): then only the attempts log keeps what happened.
+
+    `outcome`: None, the status code decides (2xx delivered, else retried); DROPPED, given up
+    now; NOTHING_TO_SEND, delivered; UNAUTHORIZED, retried and the endpoint paused with that
+    reason (its circuit opens at once)."""
+    ok = delivered(status_code) if outcome is None else outcome == NOTHING_TO_SEND
     made = claim.attempts + 1
     if ok:
         status, next_at = DELIVERED, now
+    elif outcome == DROPPED:
+        status, next_at = GIVEN_UP, now
     else:
         retry_at = next_attempt_after_failure(made, claim.created_at, now, retry, jitter)
         status, next_at = (FAILED, retry_at) if retry_at is not None else (GIVEN_UP, now)
@@ -448,12 +509,42 @@ def record_attempt(
                     duration_ms=max(0, int((now - started_at).total_seconds() * 1000)),
                 )
             )
-            _update_circuit(connection, claim.subscription_id, ok, now, circuit)
+            if outcome != DROPPED:
+                _update_circuit(
+                    connection, claim.subscription_id, ok, now, circuit, outcome == UNAUTHORIZED
+                )
     return status if changed else None
 
 
+def log_attempt(
+    engine: Engine,
+    claim: Claim,
+    *,
+    started_at: datetime,
+    now: datetime,
+    status_code: int | None,
+) -> None:
+    """Log a successful request that is not the delivery's last (a decision that takes several
+    Chatwoot calls): the attempts log shows each call; the delivery's row waits for the last."""
+    with engine.begin() as connection:
+        connection.execute(
+            insert(webhook_attempts).values(
+                delivery_id=claim.delivery_id,
+                attempted_at=started_at,
+                status_code=status_code,
+                error=None,
+                duration_ms=max(0, int((now - started_at).total_seconds() * 1000)),
+            )
+        )
+
+
 def _update_circuit(
-    connection: Connection, subscription_id: int, ok: bool, now: datetime, circuit: CircuitPolicy
+    connection: Connection,
+    subscription_id: int,
+    ok: bool,
+    now: datetime,
+    circuit: CircuitPolicy,
+    unauthorized: bool = False,
 ) -> None:
     if ok:
         # Written only when there is something to reset: a healthy endpoint's row stays
@@ -463,9 +554,10 @@ def _update_circuit(
             .where(
                 webhook_subscriptions.c.id == subscription_id,
                 (webhook_subscriptions.c.consecutive_failures != 0)
-                | webhook_subscriptions.c.paused_until.is_not(None),
+                | webhook_subscriptions.c.paused_until.is_not(None)
+                | webhook_subscriptions.c.paused_reason.is_not(None),
             )
-            .values(consecutive_failures=0, paused_until=None)
+            .values(consecutive_failures=0, paused_until=None, paused_reason=None)
         )
         return
     failures = connection.execute(
@@ -476,7 +568,13 @@ def _update_circuit(
     if failures is None:
         return
     failures += 1
+    if unauthorized:
+        # Every request would be refused alike: open the circuit now (one trial per cool-down)
+        # and say why, until a success clears it.
+        failures = max(failures, circuit.failures_to_open)
     values: dict[str, Any] = {"consecutive_failures": failures}
+    if unauthorized:
+        values["paused_reason"] = UNAUTHORIZED
     paused_until = paused_until_after_failure(failures, now, circuit)
     if paused_until is not None:
         values["paused_until"] = paused_until
@@ -496,6 +594,8 @@ def _subscription(row: Any) -> Subscription:
         created_at=row.created_at,
         consecutive_failures=row.consecutive_failures,
         paused_until=row.paused_until,
+        kind=row.kind,
+        paused_reason=row.paused_reason,
     )
 
 

@@ -18,13 +18,14 @@ LAYERS = {
     "policies": {"events"},
     "store": {"events", "policies"},
     # Outbound HTTP: handlers and below, never Celery or the units of work.
-    "webhooks": {"events", "policies", "store"},
+    # Chatwoot's API calls are built by the pure connector and sent by the dispatcher.
+    "webhooks": {"events", "policies", "store", "connectors"},
     # The units of work and what they need: no Celery, no HTTP server.
     "service": {"events", "policies", "store", "webhooks"},
     # The Celery side: the app, its configuration, beat; it wires the units of work.
     "worker": {"events", "policies", "store", "webhooks", "service"},
     # The HTTP gateway: the units of work and webhooks; never Celery (the subprocess test below).
-    "gateway": {"events", "policies", "store", "webhooks", "service"},
+    "gateway": {"events", "policies", "store", "webhooks", "service", "connectors"},
     # The command: everything but the gateway's internals (it starts the gateway through
     # gateway.serve, and Celery through worker.app, both lazily).
     "cli": {"events", "policies", "store", "webhooks", "service", "worker", "observability"},

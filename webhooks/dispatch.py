@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
+from redis import Redis
 from sqlalchemy.engine import Engine
 
 from policies.delivery import DeliveryConfig
 from store import webhooks as store
+from webhooks import chatwoot
 from webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 log = logging.getLogger("convlife.webhooks")
@@ -57,8 +59,20 @@ class Dispatcher:
     runs: a request still in flight when a run ends (a slow endpoint) finishes and records
     itself in its thread, and never holds the run up; the next run counts it as in flight."""
 
-    def __init__(self, config: DeliveryConfig, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        config: DeliveryConfig,
+        client: httpx.Client | None = None,
+        echo_redis_url: str | None = None,
+    ) -> None:
+        """`echo_redis_url`: the Redis where Chatwoot calls are recorded for echo recognition
+        (the streams Redis); without it a Chatwoot subscription's calls are not made."""
         self.config = config
+        self.echoes = (
+            None
+            if echo_redis_url is None
+            else Redis.from_url(echo_redis_url, socket_connect_timeout=2, socket_timeout=2)
+        )
         self.client = client or httpx.Client(
             timeout=httpx.Timeout(config.timeout),
             limits=httpx.Limits(
@@ -76,6 +90,8 @@ class Dispatcher:
         """Wait for requests in flight (each bounded by the timeout), then let go."""
         self.pool.shutdown(wait=True)
         self.client.close()
+        if self.echoes is not None:
+            self.echoes.close()
 
     def run(
         self, engine: Engine, clock: Clock, jitter: Callable[[], float] = random.random
@@ -164,6 +180,8 @@ class Dispatcher:
     def _deliver(
         self, engine: Engine, claim: store.Claim, clock: Clock, jitter: Callable[[], float]
     ) -> str | None:
+        if claim.kind == store.CHATWOOT:
+            return self._deliver_to_chatwoot(engine, claim, clock, jitter)
         started_at = clock()
         status_code, error = self.send(claim, int(started_at.timestamp()))
         return store.record_attempt(
@@ -176,6 +194,38 @@ class Dispatcher:
             retry=self.config.retry,
             circuit=self.config.circuit,
             jitter=jitter(),
+        )
+
+    def _deliver_to_chatwoot(
+        self, engine: Engine, claim: store.Claim, clock: Clock, jitter: Callable[[], float]
+    ) -> str | None:
+        def record(
+            claim: store.Claim, started_at: datetime, result: chatwoot.CallResult
+        ) -> str | None:
+            return store.record_attempt(
+                engine,
+                claim,
+                started_at=started_at,
+                now=clock(),
+                status_code=result.status_code,
+                error=result.error,
+                retry=self.config.retry,
+                circuit=self.config.circuit,
+                jitter=jitter(),
+                outcome=result.outcome,
+            )
+
+        def log_success(claim: store.Claim, started_at: datetime, status: int | None) -> None:
+            store.log_attempt(engine, claim, started_at=started_at, now=clock(), status_code=status)
+
+        return chatwoot.deliver(
+            claim,
+            client=self.client,
+            echoes=self.echoes,
+            clock=clock,
+            timeout=self.config.timeout,
+            record=record,
+            log_success=log_success,
         )
 
     def send(self, claim: store.Claim, timestamp: int) -> tuple[int | None, str | None]:
@@ -239,8 +289,9 @@ def _count(result: RunResult, future: Future[list[Outcome]]) -> None:
 class LazyDispatcher:
     """One Dispatcher per process, built on first use and rebuilt after a fork."""
 
-    def __init__(self, config: DeliveryConfig) -> None:
+    def __init__(self, config: DeliveryConfig, echo_redis_url: str | None = None) -> None:
         self.config = config
+        self.echo_redis_url = echo_redis_url
         self._dispatcher: Dispatcher | None = None
         self._pid = 0
         self._lock = threading.Lock()
@@ -248,6 +299,6 @@ class LazyDispatcher:
     def get(self) -> Dispatcher:
         with self._lock:
             if self._dispatcher is None or self._pid != os.getpid():
-                self._dispatcher = Dispatcher(self.config)
+                self._dispatcher = Dispatcher(self.config, echo_redis_url=self.echo_redis_url)
                 self._pid = os.getpid()
             return self._dispatcher

@@ -82,6 +82,43 @@ def add(
     return show(engine, subscription_id)
 
 
+def connect_chatwoot(
+    engine: Engine,
+    *,
+    url: str,
+    token: str,
+    now: datetime,
+    account_id: str | None = None,
+) -> dict[str, Any]:
+    """Have decisions (of one account, or all) carried out on the Chatwoot at `url` with the
+    API access token `token`; returns the subscription. Connecting the same Chatwoot and
+    account again replaces the token and resumes a subscription paused on a 401: what waits
+    is sent with the new token."""
+    checked_url = validate_url(url).rstrip("/")
+    if not token.strip():
+        raise InvalidSubscription("a Chatwoot subscription needs the API access token")
+    if account_id is not None and not (account_id.isascii() and account_id.isdigit()):
+        raise InvalidSubscription(f"Chatwoot account ids are numbers, not {account_id!r}")
+    with engine.begin() as connection:
+        subscription_id = store.replace_credentials(
+            connection,
+            kind=store.CHATWOOT,
+            url=checked_url,
+            account_id=account_id or None,
+            secret=token.strip(),
+        )
+        if subscription_id is None:
+            subscription_id = store.add_subscription(
+                connection,
+                url=checked_url,
+                secret=token.strip(),
+                now=now,
+                account_id=account_id or None,
+                kind=store.CHATWOOT,
+            )
+    return show(engine, subscription_id)
+
+
 def show(engine: Engine, subscription_id: int) -> dict[str, Any]:
     for subscription in list_all(engine):
         if subscription["id"] == subscription_id:

@@ -82,7 +82,9 @@ def create_app(settings: Settings) -> Celery:
             "relay", runtime, lambda ready: outbox.relay(ready.engine, ready.redis, utcnow())
         )
 
-    webhook_dispatcher = LazyDispatcher(settings.webhook_delivery)
+    webhook_dispatcher = LazyDispatcher(
+        settings.webhook_delivery, echo_redis_url=settings.streams_redis_url
+    )
 
     @app.task(name=WEBHOOKS_TASK, shared=False)
     def webhooks_task() -> int:

@@ -4,7 +4,12 @@ Every rule is documented in docs/integrations/chatwoot.md.
 """
 
 from connectors.chatwoot.echo import Action, OutboundCall, find_echo
-from connectors.chatwoot.inbound import Ignored, Translated, translate_webhook
+from connectors.chatwoot.inbound import (
+    Ignored,
+    Translated,
+    conversation_key,
+    translate_webhook,
+)
 from connectors.chatwoot.outbound import (
     ApiCall,
     NoCall,
@@ -38,6 +43,7 @@ __all__ = [
     "Translated",
     "TranslationRules",
     "api_calls_for",
+    "conversation_key",
     "conversation_of_inbound",
     "find_echo",
     "sign",

@@ -103,6 +103,21 @@ def translate_webhook(
     return Translated(tuple(result), delivery_id)
 
 
+def conversation_key(payload: Payload, account_id: str | None = None) -> tuple[str, str] | None:
+    """(account id, conversation display_id) a webhook is about, or None when it names none:
+    what the gateway needs to fetch the record of its own calls before translating.
+    `account_id`: as for translate_webhook, when the payload does not name its account."""
+    try:
+        account = _account_of(payload) or account_id
+        conversation = optional_mapping(payload.get("conversation"), "conversation") or payload
+        conversation_id = optional_id(conversation.get("id"), "id")
+    except PayloadError:
+        return None
+    if account is None or conversation_id is None:
+        return None
+    return account, conversation_id
+
+
 def _account_of(payload: Payload) -> str | None:
     """Message webhooks carry `account`; conversation webhooks carry an `account_id` in some
     versions, and in the push data of their last message when they have one."""

@@ -72,7 +72,14 @@ class Client:
 class GatewayProcess:
     """`convlife gateway` on a free loopback port, against the given broker and database."""
 
-    def __init__(self, broker_url: str, database_url: str, log: Path, *extra: str) -> None:
+    def __init__(
+        self,
+        broker_url: str,
+        database_url: str,
+        log: Path,
+        *extra: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.log = log
         self._clients: list[Client] = []
@@ -81,6 +88,7 @@ class GatewayProcess:
             "CONVLIFE_DATABASE_URL": database_url,
             "CONVLIFE_GATEWAY_SECRETS": f"{SECRET}, {SECOND_SECRET}",
             "CONVLIFE_GATEWAY_RETRY_AFTER": "7",
+            **(env or {}),
         }
         with log.open("ab") as out:
             self.process = subprocess.Popen(

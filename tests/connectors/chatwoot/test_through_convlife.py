@@ -1,9 +1,9 @@
-"""Chatwoot-shaped traffic through convlife's real ingest and sweep handlers (no gateway yet).
+"""Chatwoot-shaped traffic through convlife's real ingest and sweep handlers (no gateway).
 
-The webhooks are translated, ingested as the gateway will publish them (one batch per webhook),
+The webhooks are translated, ingested as the gateway publishes them (one batch per webhook),
 and the decisions translated back to Chatwoot calls. Runs on SQLite and PostgreSQL; every `now`
-is chosen. This is not the end-to-end test issue 14 asks for (signed HTTP in, a fake Chatwoot
-out): that needs the gateway route and the delivery machinery.
+is chosen. The end-to-end test (signed HTTP in, a real `convlife run`, a fake Chatwoot API out)
+is tests/integration/test_chatwoot_end_to_end.py.
 """
 
 from __future__ import annotations
