@@ -144,7 +144,11 @@ def _parser() -> argparse.ArgumentParser:
     dead.add_argument("--from", dest="start", type=_stream_position, help=from_help)
     command("reindex", _reindex, "recompute every open conversation's close deadline")
 
-    health = command("health", _health, "check Redis, database, migrations, beat, Chatwoot delivery; exit 1 if not ok")
+    health = command(
+        "health",
+        _health,
+        "check Redis, database, migrations, beat, Chatwoot delivery; exit 1 if not ok",
+    )
     health.add_argument(
         "--checks",
         default=",".join(CHECKS),
