@@ -245,28 +245,6 @@ def attempts(connection: Connection, delivery_id: int) -> list[Any]:
     )
 
 
-def backlog(connection: Connection, now: datetime, cap: int = 10_000) -> dict[str, int]:
-    """For metrics: deliveries waiting by status (pending, failed), each counted up to `cap` (a
-    bounded walk of the partial index, whatever the backlog), and endpoints paused now."""
-    counts = {}
-    for status in WAITING:
-        waiting = (
-            select(webhook_deliveries.c.id)
-            .where(webhook_deliveries.c.status == status)
-            .limit(cap)
-            .subquery()
-        )
-        counts[status] = int(
-            connection.execute(select(func.count()).select_from(waiting)).scalar_one()
-        )
-    counts["paused_endpoints"] = int(
-        connection.execute(
-            select(func.count()).where(webhook_subscriptions.c.paused_until > now)
-        ).scalar_one()
-    )
-    return counts
-
-
 # --- 1. fan-out ------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from observability.metrics import read_database_gauges
 from policies.delivery import CircuitPolicy, RetryPolicy
 from store import webhooks
 from store.tables import decisions
@@ -245,8 +246,7 @@ def test_a_slot_freed_by_a_2xx_passes_to_the_next_due_delivery_unless_the_endpoi
 def test_the_backlog_counts_waiting_deliveries_and_paused_endpoints(
     engine: Engine, subscribe: object, now: datetime
 ) -> None:
-    with engine.connect() as connection:
-        before = webhooks.backlog(connection, now)
+    before = read_database_gauges(engine, now)
     account = new_id("acct")
     subscribe(account)  # type: ignore[operator]
     commit_decisions(engine, account, 5, now)
@@ -254,8 +254,7 @@ def test_the_backlog_counts_waiting_deliveries_and_paused_endpoints(
     for _ in range(2):
         for item in claim(engine, now):
             answer(engine, item, now, 500)
-    with engine.connect() as connection:
-        after = webhooks.backlog(connection, now)
-    assert after["pending"] - before["pending"] == 1
-    assert after["failed"] - before["failed"] == 4
-    assert after["paused_endpoints"] - before["paused_endpoints"] == 1
+    after = read_database_gauges(engine, now)
+    assert after.webhooks_pending - before.webhooks_pending == 1
+    assert after.webhooks_failed - before.webhooks_failed == 4
+    assert after.webhook_paused_endpoints - before.webhook_paused_endpoints == 1
