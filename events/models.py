@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from events.business_hours import BusinessHours
 from events.durations import MAX_DURATION, parse_duration
 
 MAX_SECONDS = MAX_DURATION.total_seconds()
@@ -154,8 +155,12 @@ class ConversationOpened(_ConversationEvent):
 
 
 class ConversationMessage(_ConversationEvent):
+    """A message in the conversation. `system` is an automated notice the platform sent (a
+    close warning's text, say): it is not activity and does not restart the close timer, so
+    such notices cannot keep a conversation alive forever."""
+
     type: Literal["conversation.message"]
-    sender: Literal["contact", "agent", "bot"]
+    sender: Literal["contact", "agent", "bot", "system"]
     agent_id: Id | None = None
 
     @model_validator(mode="after")
@@ -204,21 +209,60 @@ class ContactInbound(_Event):
 
 
 class AccountSettingsUpdated(_Event):
-    """New account settings. A field left out keeps its current value; `null` means Never."""
+    """New account settings. A field left out keeps its current value; `null` means Never (or,
+    for `business_hours`, every hour counts)."""
 
     type: Literal["account.settings_updated"]
     inactivity_close_after: DurationOrNever = None
     reassignment_window: DurationOrNever = None
     bot_enabled: Flag | None = None
+    close_warning_before: DurationOrNever = Field(
+        default=None,
+        description="Warn this long before an auto-close (conversation.close_warning); "
+        "null: no warning.",
+    )
+    business_hours: BusinessHours | None = Field(
+        default=None,
+        description="Count inactivity only inside these hours; null: every hour counts.",
+    )
+    route_to_away_agents: Flag | None = Field(
+        default=None, description="Whether an agent whose status is away gets contacts back."
+    )
+    window_counts_business_hours: Flag | None = Field(
+        default=None,
+        description="Whether the reassignment window counts business hours only.",
+    )
+
+
+LINE_SETTINGS = (
+    "inactivity_close_after",
+    "reassignment_window",
+    "bot_enabled",
+    "close_warning_before",
+    "business_hours",
+)
+"""The settings a line may override (`line.updated`)."""
 
 
 class LineUpdated(_Event):
-    """The owner of a line: an agent, a group, or nobody (both null)."""
+    """A line: its owner (an agent, a group, or nobody: both null) and the settings it
+    overrides. Each update is the whole line: a setting left out inherits the account's value,
+    `null` means Never / disabled for this line, a value overrides."""
 
     type: Literal["line.updated"]
     line_id: Id
     agent_id: Id | None = None
     group_id: Id | None = None
+    inactivity_close_after: DurationOrNever = None
+    reassignment_window: DurationOrNever = None
+    bot_enabled: Flag | None = None
+    close_warning_before: DurationOrNever = None
+    business_hours: BusinessHours | None = None
+
+    @property
+    def overridden(self) -> frozenset[str]:
+        """The settings this update sets for the line (the others inherit)."""
+        return frozenset(LINE_SETTINGS) & self.model_fields_set
 
     @model_validator(mode="after")
     def _at_most_one_owner(self) -> Self:
@@ -227,10 +271,24 @@ class LineUpdated(_Event):
         return self
 
 
+Presence = Literal["online", "away", "offline"]
+
+
 class AgentUpdated(_Event):
+    """An agent: whether active, their presence, and how many open conversations they take.
+    A field left out keeps its current value (an agent never configured: active, online, no
+    limit)."""
+
     type: Literal["agent.updated"]
     agent_id: Id
-    active: Flag
+    active: Flag | None = None
+    status: Presence | None = Field(
+        default=None, description="online, away or offline (left out: unchanged)."
+    )
+    capacity: Annotated[int, Field(ge=0, le=100_000)] | None = Field(
+        default=None,
+        description="The most open conversations the agent takes; null: no limit.",
+    )
 
 
 ConversationEvent = (

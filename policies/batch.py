@@ -22,11 +22,19 @@ from events.models import (
     Event,
     LineUpdated,
 )
-from policies.configuration import Stamped, merge_settings, moves_deadlines, newest_wins, stamp_of
+from policies.configuration import (
+    Stamped,
+    line_of,
+    merge_agent,
+    merge_settings,
+    moves_deadlines,
+    newest_wins,
+    stamp_of,
+)
 from policies.conversation import apply_event, touch
 from policies.inactivity import close_deadline
 from policies.routing import route_inbound, touched_conversation
-from policies.state import AccountSettings, Conversation, LineOwner
+from policies.state import AccountSettings, Agent, Conversation, LineOwner
 
 ConversationKey = tuple[str, str]
 """(account_id, conversation_id)"""
@@ -44,14 +52,14 @@ class Loaded:
     """The settings rows the batch's settings updates may change."""
     lines: dict[LineKey, Stamped[LineOwner]]
     """The line rows the batch's line updates may change."""
-    agents: dict[AgentKey, Stamped[bool]]
-    """The agent rows (active or not) the batch's agent updates may change."""
+    agents: dict[AgentKey, Stamped[Agent]]
+    """The agent rows the batch's agent updates may change."""
     settings: dict[str, AccountSettings]
     """Settings of every account whose conversations the batch touches (default if unset)."""
     owners: dict[LineKey, LineOwner]
     """Owner of every line a contact of the batch writes on."""
-    agent_active: dict[AgentKey, bool]
-    """Whether each known agent a routing decision of the batch may ask about is active."""
+    agent_states: dict[AgentKey, Agent]
+    """Each known agent a routing decision of the batch may ask about (unknown: left out)."""
     conversations: dict[ConversationKey, Conversation]
     """The conversations the batch's events name (new ones as first seen), and every
     conversation of each contact who writes, on the line it writes on."""
@@ -63,7 +71,7 @@ class Decided:
 
     accounts: dict[str, Stamped[AccountSettings]] = field(default_factory=dict)
     lines: dict[LineKey, Stamped[LineOwner]] = field(default_factory=dict)
-    agents: dict[AgentKey, Stamped[bool]] = field(default_factory=dict)
+    agents: dict[AgentKey, Stamped[Agent]] = field(default_factory=dict)
     conversations: dict[ConversationKey, tuple[Conversation, datetime | None]] = field(
         default_factory=dict
     )
@@ -88,7 +96,7 @@ def decide(
     _configure(loaded, events, decided)
     settings = loaded.settings | {a: row.value for a, row in decided.accounts.items()}
     owners = loaded.owners | {key: row.value for key, row in decided.lines.items()}
-    active = loaded.agent_active | {key: row.value for key, row in decided.agents.items()}
+    known = loaded.agent_states | {key: row.value for key, row in decided.agents.items()}
 
     states = dict(loaded.conversations)
     by_contact_line: dict[tuple[str, str, str], set[ConversationKey]] = defaultdict(set)
@@ -105,8 +113,8 @@ def decide(
                 settings[event.account_id],
                 owners[(event.account_id, event.line_id)],
                 {
-                    agent: on
-                    for (account, agent), on in active.items()
+                    agent: state
+                    for (account, agent), state in known.items()
                     if account == event.account_id
                 },
                 now,
@@ -145,9 +153,9 @@ def _configure(loaded: Loaded, events: list[Event], decided: Decided) -> None:
         elif isinstance(event, LineUpdated):
             line = (event.account_id, event.line_id)
             if newest_wins(event, lines[line].stamp):
-                owner = LineOwner(agent_id=event.agent_id, group_id=event.group_id)
-                lines[line] = decided.lines[line] = Stamped(owner, stamp_of(event))
+                lines[line] = decided.lines[line] = Stamped(line_of(event), stamp_of(event))
         elif isinstance(event, AgentUpdated):
             agent = (event.account_id, event.agent_id)
-            if newest_wins(event, agents[agent].stamp):
-                agents[agent] = decided.agents[agent] = Stamped(event.active, stamp_of(event))
+            merged = merge_agent(agents[agent].value, agents[agent].stamp, event)
+            if merged is not None:
+                agents[agent] = decided.agents[agent] = Stamped(merged, stamp_of(event))

@@ -24,6 +24,7 @@ from datetime import datetime
 from events.models import (
     ConversationClosed,
     ConversationEvent,
+    ConversationMessage,
     ConversationOpened,
     ConversationTransferred,
 )
@@ -43,15 +44,24 @@ def new_conversation(event: ConversationEvent) -> Conversation:
 
 
 def touch(conversation: Conversation, at: datetime) -> Conversation:
-    """Record activity at `at`; an older time changes nothing."""
+    """Record activity at `at`; an older time changes nothing. Newer activity starts a new idle
+    period, which has not been warned about yet."""
     if at <= conversation.last_activity_at:
         return conversation
-    return replace(conversation, last_activity_at=at)
+    return replace(conversation, last_activity_at=at, close_warned_at=None)
+
+
+def is_activity(event: ConversationEvent) -> bool:
+    """Whether the event restarts the close timer: every action does, except an automated
+    notice (`sender: "system"`), which would otherwise keep a warned conversation alive."""
+    return not (isinstance(event, ConversationMessage) and event.sender == "system")
 
 
 def apply_event(conversation: Conversation | None, event: ConversationEvent) -> Conversation:
     """The conversation after `event` (None: the conversation was never seen)."""
-    state = touch(conversation or new_conversation(event), event.occurred_at)
+    state = conversation or new_conversation(event)
+    if is_activity(event):
+        state = touch(state, event.occurred_at)
     at = event.occurred_at
     if isinstance(event, ConversationOpened):
         if state.status_changed_at is None or at > state.status_changed_at:

@@ -18,7 +18,7 @@ from events.decisions import ContactRouted, Route
 from events.models import ContactInbound
 from policies.durations import humanize
 from policies.identity import decision_id
-from policies.state import AccountSettings, ClosedBy, Conversation, LineOwner
+from policies.state import AccountSettings, Agent, ClosedBy, Conversation, LineOwner
 
 
 def open_conversation(conversations: Iterable[Conversation]) -> Conversation | None:
@@ -38,15 +38,15 @@ def route_inbound(
     conversations: Iterable[Conversation],
     settings: AccountSettings,
     line: LineOwner,
-    agent_active: Mapping[str, bool],
+    agents: Mapping[str, Agent],
     now: datetime,
 ) -> ContactRouted:
     """Route one inbound contact.
 
-    `conversations` are the contact's conversations on the inbound line; `agent_active` maps
-    agent ids to whether they are active (an agent not in it counts as active). The window is
-    measured to the time the contact wrote (`inbound.occurred_at`); `now` is when convlife
-    decided.
+    `conversations` are the contact's conversations on the inbound line; `agents` maps agent
+    ids to what is known of them (an agent not in it is active, online, unlimited). The
+    window is measured to the time the contact wrote (`inbound.occurred_at`); `now` is when
+    convlife decided.
     """
     conversations = [
         c
@@ -79,7 +79,7 @@ def route_inbound(
         )
 
     previous = last_closed(conversations)
-    why_new = _why_not_previous_agent(inbound, previous, settings, agent_active)
+    why_new = _why_not_previous_agent(inbound, previous, settings, agents)
     if why_new is None:
         assert previous is not None
         assert previous.closed_at is not None
@@ -115,7 +115,7 @@ def _why_not_previous_agent(
     inbound: ContactInbound,
     previous: Conversation | None,
     settings: AccountSettings,
-    agent_active: Mapping[str, bool],
+    agents: Mapping[str, Agent],
 ) -> str | None:
     """Why the contact does not go back to the previous agent; None if it does."""
     if previous is None or previous.closed_at is None:
@@ -131,7 +131,7 @@ def _why_not_previous_agent(
             f"the {humanize(settings.reassignment_window)} reassignment window after "
             f"conversation {previous.conversation_id} is over"
         )
-    if not agent_active.get(previous.closing_agent_id, True):
+    if not agents.get(previous.closing_agent_id, Agent()).active:
         return f"agent {previous.closing_agent_id} is no longer active"
     return None
 

@@ -2,26 +2,75 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
+
+from events.business_hours import BusinessHours
+from events.models import LINE_SETTINGS
 
 
 @dataclass(frozen=True)
 class AccountSettings:
-    """An account's settings. `None` durations mean Never (no auto-close, no window)."""
+    """An account's settings (or a line's, once its overrides are applied: the settings that
+    apply to a conversation). `None` durations mean Never (no auto-close, no window, no
+    warning); `business_hours` None means every hour counts."""
 
     inactivity_close_after: timedelta | None = None
     reassignment_window: timedelta | None = None
     bot_enabled: bool = False
+    close_warning_before: timedelta | None = None
+    business_hours: BusinessHours | None = None
+    route_to_away_agents: bool = True
+    window_counts_business_hours: bool = False
+
+
+@dataclass(frozen=True)
+class LineSettings:
+    """The settings a line overrides: each name in `values` replaces the account's value
+    (None there means Never / disabled for the line); a name absent inherits it."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted((k, repr(v)) for k, v in self.values.items())))
+
+    def __post_init__(self) -> None:
+        unknown = set(self.values) - LINE_OVERRIDABLE
+        if unknown:
+            raise ValueError(f"a line cannot override {sorted(unknown)}")
+
+
+LINE_OVERRIDABLE = frozenset(LINE_SETTINGS)
+"""The settings a line may override (the rest are the account's only)."""
+assert {f.name for f in fields(AccountSettings)} >= LINE_OVERRIDABLE
 
 
 @dataclass(frozen=True)
 class LineOwner:
-    """Who gets a new contact on a line when the bot is off: an agent, a group, or nobody."""
+    """A line: who gets a new contact on it when the bot is off (an agent, a group, or
+    nobody), and the settings it overrides."""
 
     agent_id: str | None = None
     group_id: str | None = None
+    overrides: LineSettings = field(default_factory=LineSettings)
+
+
+class Presence(StrEnum):
+    ONLINE = "online"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True)
+class Agent:
+    """What routing knows of an agent. An agent never configured is active, online, and has
+    no capacity limit (None)."""
+
+    active: bool = True
+    presence: Presence = Presence.ONLINE
+    capacity: int | None = None
 
 
 class Status(StrEnum):
@@ -68,6 +117,9 @@ class Conversation:
     closing_agent_id: str | None = None
     close_reason: str | None = None
     auto_closed: bool = False
+    close_warned_at: datetime | None = None
+    """When convlife warned that this idle period will end in a close (None: not warned).
+    Activity that moves `last_activity_at` starts a new period and clears it."""
 
     @property
     def is_open(self) -> bool:

@@ -51,7 +51,7 @@ def load(connection: Connection, events: list[Event], default: AccountSettings) 
             connection, {e.account_id for e in [*activity, *inbound]}, default
         ),
         owners=configuration.line_owners(connection, {(e.account_id, e.line_id) for e in inbound}),
-        agent_active=configuration.agents_active(
+        agent_states=configuration.agent_states(
             connection, agents_routing_may_ask(states, activity)
         ),
         conversations=states,

@@ -13,16 +13,20 @@ from typing import Any
 from sqlalchemy import Table, select, text, tuple_, update
 from sqlalchemy.engine import Connection
 
+from events.business_hours import BusinessHours
+from events.durations import isoformat, parse_duration
 from events.models import AccountSettingsUpdated, AgentUpdated, LineUpdated
 from policies.configuration import (
     NEVER_UPDATED,
     Stamp,
     Stamped,
+    line_of,
+    merge_agent,
     merge_settings,
     newest_wins,
     stamp_of,
 )
-from policies.state import AccountSettings, LineOwner
+from policies.state import AccountSettings, Agent, LineOwner, LineSettings, Presence
 from store.db import insert_ignoring_conflicts
 from store.tables import accounts, agents, lines
 
@@ -37,12 +41,88 @@ def account_settings(
             select(accounts).where(accounts.c.account_id.in_(sorted(account_ids)))
         )
         for row in rows:
-            found[row.account_id] = AccountSettings(
-                inactivity_close_after=row.inactivity_close_after,
-                reassignment_window=row.reassignment_window,
-                bot_enabled=row.bot_enabled,
-            )
+            found[row.account_id] = _settings_of(dict(row._mapping))
     return found
+
+
+def _settings_of(row: Mapping[str, Any]) -> AccountSettings:
+    return AccountSettings(
+        inactivity_close_after=row["inactivity_close_after"],
+        reassignment_window=row["reassignment_window"],
+        bot_enabled=row["bot_enabled"],
+        close_warning_before=row["close_warning_before"],
+        business_hours=_business_hours_of(row["business_hours"]),
+        route_to_away_agents=row["route_to_away_agents"],
+        window_counts_business_hours=row["window_counts_business_hours"],
+    )
+
+
+def _settings_row(settings: AccountSettings) -> dict[str, Any]:
+    return {
+        "inactivity_close_after": settings.inactivity_close_after,
+        "reassignment_window": settings.reassignment_window,
+        "bot_enabled": settings.bot_enabled,
+        "close_warning_before": settings.close_warning_before,
+        "business_hours": _business_hours_json(settings.business_hours),
+        "route_to_away_agents": settings.route_to_away_agents,
+        "window_counts_business_hours": settings.window_counts_business_hours,
+    }
+
+
+def _business_hours_of(stored: str | None) -> BusinessHours | None:
+    return None if stored is None else BusinessHours.model_validate_json(stored)
+
+
+def _business_hours_json(value: BusinessHours | None) -> str | None:
+    return None if value is None else value.model_dump_json()
+
+
+_DURATIONS = ("inactivity_close_after", "reassignment_window", "close_warning_before")
+
+
+def overrides_json(overrides: LineSettings) -> str | None:
+    """A line's overrides as stored: a JSON object of only the settings it sets (None: none).
+    Durations as ISO 8601, business hours as their event shape."""
+    if not overrides.values:
+        return None
+    encoded: dict[str, Any] = {}
+    for name, value in sorted(overrides.values.items()):
+        if value is None or isinstance(value, bool):
+            encoded[name] = value
+        elif name in _DURATIONS:
+            encoded[name] = isoformat(value)
+        else:
+            encoded[name] = value.model_dump(mode="json")
+    return json.dumps(encoded, sort_keys=True)
+
+
+def overrides_of(stored: str | None) -> LineSettings:
+    """The inverse of `overrides_json`."""
+    if stored is None:
+        return LineSettings()
+    values: dict[str, Any] = {}
+    for name, value in json.loads(stored).items():
+        if value is None or name == "bot_enabled":
+            values[name] = value
+        elif name in _DURATIONS:
+            values[name] = parse_duration(value)
+        else:
+            values[name] = BusinessHours.model_validate(value)
+    return LineSettings(values)
+
+
+def _line_of(row: Mapping[str, Any]) -> LineOwner:
+    return LineOwner(
+        agent_id=row["owner_agent_id"],
+        group_id=row["owner_group_id"],
+        overrides=overrides_of(row["overrides"]),
+    )
+
+
+def _agent_of(row: Mapping[str, Any]) -> Agent:
+    return Agent(
+        active=bool(row["active"]), presence=Presence(row["presence"]), capacity=row["capacity"]
+    )
 
 
 def line_owners(
@@ -55,42 +135,31 @@ def line_owners(
             select(lines).where(tuple_(lines.c.account_id, lines.c.line_id).in_(sorted(keys)))
         )
         for row in rows:
-            found[(row.account_id, row.line_id)] = LineOwner(
-                agent_id=row.owner_agent_id, group_id=row.owner_group_id
-            )
+            found[(row.account_id, row.line_id)] = _line_of(dict(row._mapping))
     return found
 
 
-def agents_active(
+def agent_states(
     connection: Connection, keys: Collection[tuple[str, str]]
-) -> dict[tuple[str, str], bool]:
-    """Whether each known (account_id, agent_id) is active; unknown agents are left out."""
+) -> dict[tuple[str, str], Agent]:
+    """What is known of each (account_id, agent_id); unknown agents are left out."""
     if not keys:
         return {}
     rows = connection.execute(
         select(agents).where(tuple_(agents.c.account_id, agents.c.agent_id).in_(sorted(keys)))
     )
-    return {(row.account_id, row.agent_id): row.active for row in rows}
+    return {(row.account_id, row.agent_id): _agent_of(dict(row._mapping)) for row in rows}
 
 
 def lock_account_rows(
     connection: Connection, account_ids: Collection[str], default: AccountSettings
 ) -> dict[str, Stamped[AccountSettings]]:
     """Lock these accounts' settings rows, in order, creating with `default` those absent."""
-    initial = {
-        "inactivity_close_after": default.inactivity_close_after,
-        "reassignment_window": default.reassignment_window,
-        "bot_enabled": default.bot_enabled,
-    }
+    initial = _settings_row(default)
     found: dict[str, Stamped[AccountSettings]] = {}
     for account_id in sorted(account_ids):
         row = _lock_or_create(connection, accounts, {"account_id": account_id}, initial)
-        settings = AccountSettings(
-            inactivity_close_after=row["inactivity_close_after"],
-            reassignment_window=row["reassignment_window"],
-            bot_enabled=row["bot_enabled"],
-        )
-        found[account_id] = Stamped(settings, _stamp(row))
+        found[account_id] = Stamped(_settings_of(row), _stamp(row))
     return found
 
 
@@ -104,24 +173,25 @@ def lock_line_rows(
             connection,
             lines,
             {"account_id": account_id, "line_id": line_id},
-            {"owner_agent_id": None, "owner_group_id": None},
+            {"owner_agent_id": None, "owner_group_id": None, "overrides": None},
         )
-        owner = LineOwner(agent_id=row["owner_agent_id"], group_id=row["owner_group_id"])
-        found[(account_id, line_id)] = Stamped(owner, _stamp(row))
+        found[(account_id, line_id)] = Stamped(_line_of(row), _stamp(row))
     return found
 
 
 def lock_agent_rows(
     connection: Connection, keys: Collection[tuple[str, str]]
-) -> dict[tuple[str, str], Stamped[bool]]:
-    """Lock these (account_id, agent_id) rows (active or not), in order, creating those absent
-    as active."""
-    found: dict[tuple[str, str], Stamped[bool]] = {}
+) -> dict[tuple[str, str], Stamped[Agent]]:
+    """Lock these (account_id, agent_id) rows, in order, creating those absent as an agent
+    never configured (active, online, no limit)."""
+    found: dict[tuple[str, str], Stamped[Agent]] = {}
+    unknown = Agent()
+    initial = {"active": unknown.active, "presence": unknown.presence.value, "capacity": None}
     for account_id, agent_id in sorted(keys):
         row = _lock_or_create(
-            connection, agents, {"account_id": account_id, "agent_id": agent_id}, {"active": True}
+            connection, agents, {"account_id": account_id, "agent_id": agent_id}, initial
         )
-        found[(account_id, agent_id)] = Stamped(bool(row["active"]), _stamp(row))
+        found[(account_id, agent_id)] = Stamped(_agent_of(row), _stamp(row))
     return found
 
 
@@ -132,9 +202,7 @@ def save_account_rows(connection: Connection, rows: Mapping[str, Stamped[Account
             update(accounts)
             .where(accounts.c.account_id == account_id)
             .values(
-                inactivity_close_after=row.value.inactivity_close_after,
-                reassignment_window=row.value.reassignment_window,
-                bot_enabled=row.value.bot_enabled,
+                **_settings_row(row.value),
                 updated_at=row.stamp.occurred_at,
                 updated_event_id=row.stamp.event_id,
             )
@@ -144,7 +212,7 @@ def save_account_rows(connection: Connection, rows: Mapping[str, Stamped[Account
 def save_line_rows(
     connection: Connection, rows: Mapping[tuple[str, str], Stamped[LineOwner]]
 ) -> None:
-    """Write line owners (rows locked before), each with its stamp."""
+    """Write lines (owner and overrides; rows locked before), each with its stamp."""
     for (account_id, line_id), row in sorted(rows.items()):
         connection.execute(
             update(lines)
@@ -152,20 +220,23 @@ def save_line_rows(
             .values(
                 owner_agent_id=row.value.agent_id,
                 owner_group_id=row.value.group_id,
+                overrides=overrides_json(row.value.overrides),
                 updated_at=row.stamp.occurred_at,
                 updated_event_id=row.stamp.event_id,
             )
         )
 
 
-def save_agent_rows(connection: Connection, rows: Mapping[tuple[str, str], Stamped[bool]]) -> None:
-    """Write whether agents are active (rows locked before), each with its stamp."""
+def save_agent_rows(connection: Connection, rows: Mapping[tuple[str, str], Stamped[Agent]]) -> None:
+    """Write agents (rows locked before), each with its stamp."""
     for (account_id, agent_id), row in sorted(rows.items()):
         connection.execute(
             update(agents)
             .where(agents.c.account_id == account_id, agents.c.agent_id == agent_id)
             .values(
-                active=row.value,
+                active=row.value.active,
+                presence=row.value.presence.value,
+                capacity=row.value.capacity,
                 updated_at=row.stamp.occurred_at,
                 updated_event_id=row.stamp.event_id,
             )
@@ -188,23 +259,24 @@ def apply_settings(
 
 
 def apply_line(connection: Connection, event: LineUpdated) -> bool:
-    """Set a line's owner unless a newer update is already applied; True if applied."""
+    """Set a line (owner, overrides) unless a newer update is already applied; True if
+    applied."""
     key = (event.account_id, event.line_id)
     row = lock_line_rows(connection, [key])[key]
     if not newest_wins(event, row.stamp):
         return False
-    owner = LineOwner(agent_id=event.agent_id, group_id=event.group_id)
-    save_line_rows(connection, {key: Stamped(owner, stamp_of(event))})
+    save_line_rows(connection, {key: Stamped(line_of(event), stamp_of(event))})
     return True
 
 
 def apply_agent(connection: Connection, event: AgentUpdated) -> bool:
-    """Set whether an agent is active unless a newer update is already applied."""
+    """Update an agent unless a newer update is already applied; True if applied."""
     key = (event.account_id, event.agent_id)
     row = lock_agent_rows(connection, [key])[key]
-    if not newest_wins(event, row.stamp):
+    merged = merge_agent(row.value, row.stamp, event)
+    if merged is None:
         return False
-    save_agent_rows(connection, {key: Stamped(event.active, stamp_of(event))})
+    save_agent_rows(connection, {key: Stamped(merged, stamp_of(event))})
     return True
 
 

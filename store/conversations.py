@@ -342,6 +342,7 @@ def _from_row(row: Row[Any]) -> Conversation:
         closing_agent_id=row.closing_agent_id,
         close_reason=row.close_reason,
         auto_closed=row.auto_closed,
+        close_warned_at=row.close_warned_at,
     )
 
 
@@ -363,5 +364,6 @@ def _to_row(conversation: Conversation, close_due_at: datetime | None) -> dict[s
         "closing_agent_id": conversation.closing_agent_id,
         "close_reason": conversation.close_reason,
         "auto_closed": conversation.auto_closed,
+        "close_warned_at": conversation.close_warned_at,
         "close_due_at": close_due_at,
     }

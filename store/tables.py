@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     false,
     text,
+    true,
 )
 
 from store.db import UTCDateTime
@@ -32,6 +33,11 @@ accounts = Table(
     Column("bot_enabled", Boolean, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("updated_event_id", ID, nullable=False, server_default=""),
+    # The rules of issue 13 (migration 0008).
+    Column("close_warning_before", Interval, nullable=True),
+    Column("business_hours", Text, nullable=True),  # events.business_hours JSON; NULL: all hours
+    Column("route_to_away_agents", Boolean, nullable=False, server_default=true()),
+    Column("window_counts_business_hours", Boolean, nullable=False, server_default=false()),
 )
 
 lines = Table(
@@ -43,6 +49,9 @@ lines = Table(
     Column("owner_group_id", ID, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("updated_event_id", ID, nullable=False, server_default=""),
+    # The settings the line overrides, as a JSON object of only those (NULL: none): absent and
+    # null must stay apart, which one nullable column per setting could not do.
+    Column("overrides", Text, nullable=True),
 )
 
 agents = Table(
@@ -53,6 +62,8 @@ agents = Table(
     Column("active", Boolean, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("updated_event_id", ID, nullable=False, server_default=""),
+    Column("presence", String(8), nullable=False, server_default="online"),
+    Column("capacity", Integer, nullable=True),  # NULL: no limit
 )
 
 conversations = Table(
@@ -75,10 +86,30 @@ conversations = Table(
     Column("close_reason", String(500), nullable=True),
     # True while the status is the sweep's automatic close (see policies.state.Conversation).
     Column("auto_closed", Boolean, nullable=False, server_default=false()),
+    # When convlife warned that the current idle period ends in a close (migration 0008).
+    Column("close_warned_at", UTCDateTime, nullable=True),
     # When the sweep must look at it; NULL when it never closes. Derived from last activity and
     # the account setting, kept as a column so that finding due work costs O(due), not O(open).
     Column("close_due_at", UTCDateTime, nullable=True),
     Index("ix_conversations_contact_line", "account_id", "contact_id", "line_id"),
+    # Capacity: how many open conversations an agent has, counted without a scan.
+    Index(
+        "ix_conversations_open_by_agent",
+        "account_id",
+        "assignee_agent_id",
+        postgresql_where=text("status = 'open'"),
+        sqlite_where=text("status = 'open'"),
+    ),
+    # Settings preview and per-line rescheduling: an account's (or a line's) open
+    # conversations by last activity, counted from the index alone.
+    Index(
+        "ix_conversations_open_activity",
+        "account_id",
+        "last_activity_at",
+        "line_id",
+        postgresql_where=text("status = 'open'"),
+        sqlite_where=text("status = 'open'"),
+    ),
     Index(
         "ix_conversations_close_due_at",
         "close_due_at",

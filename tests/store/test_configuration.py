@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from events.models import AccountSettingsUpdated, AgentUpdated, LineUpdated
 from events.parsing import parse_event
-from policies.state import AccountSettings, LineOwner
+from policies.state import AccountSettings, Agent, LineOwner
 from store import configuration
 from tests.support import event, new_id, utc
 
@@ -182,8 +182,8 @@ def test_the_newest_line_update_wins(engine: Engine) -> None:
 def test_an_agent_never_configured_is_left_out_and_counts_as_active(engine: Engine) -> None:
     account = new_id("acct")
     with engine.connect() as connection:
-        assert configuration.agents_active(connection, {(account, "ana")}) == {}
-        assert configuration.agents_active(connection, set()) == {}
+        assert configuration.agent_states(connection, {(account, "ana")}) == {}
+        assert configuration.agent_states(connection, set()) == {}
 
 
 def test_the_newest_agent_update_wins(engine: Engine) -> None:
@@ -193,11 +193,11 @@ def test_the_newest_agent_update_wins(engine: Engine) -> None:
         assert not configuration.apply_agent(
             connection, agent_update(account, T0 - HOUR, active=True)
         )
-        known = configuration.agents_active(connection, {(account, "ana"), (other, "ana")})
-    assert known == {(account, "ana"): False}
+        known = configuration.agent_states(connection, {(account, "ana"), (other, "ana")})
+    assert known == {(account, "ana"): Agent(active=False)}
 
     with engine.begin() as connection:
         assert configuration.apply_agent(connection, agent_update(account, T0 + HOUR, active=True))
-        assert configuration.agents_active(connection, {(account, "ana")}) == {
-            (account, "ana"): True
+        assert configuration.agent_states(connection, {(account, "ana")}) == {
+            (account, "ana"): Agent(active=True)
         }

@@ -11,7 +11,7 @@ from events.models import Event
 from events.parsing import parse_event
 from policies.batch import Loaded, decide
 from policies.configuration import NEVER_UPDATED, Stamp, Stamped
-from policies.state import AccountSettings, ClosedBy, Conversation, LineOwner, Status
+from policies.state import AccountSettings, Agent, ClosedBy, Conversation, LineOwner, Status
 from tests.support import event, new_id, utc
 
 T0 = utc("2026-03-01T10:00:00")
@@ -48,7 +48,7 @@ def loaded(account: str, *conversations: Conversation, **rows: Any) -> Loaded:
         agents=rows.get("agents", {}),
         settings={account: SETTINGS},
         owners={(account, "line-1"): LineOwner()},
-        agent_active={},
+        agent_states={},
         conversations={(c.account_id, c.conversation_id): c for c in conversations},
     )
 
@@ -60,7 +60,7 @@ def test_an_agent_deactivated_later_in_the_batch_is_not_routed_to() -> None:
     state = loaded(
         account,
         closed_by_agent(account, "agent-1"),
-        agents={(account, "agent-1"): Stamped(True, NEVER_UPDATED)},
+        agents={(account, "agent-1"): Stamped(Agent(), NEVER_UPDATED)},
     )
     inbound = parsed("contact.inbound", account, 1, contact_id="contact-1", line_id="line-1")
     deactivated = parsed("agent.updated", account, 2, agent_id="agent-1", active=False)
@@ -70,7 +70,7 @@ def test_an_agent_deactivated_later_in_the_batch_is_not_routed_to() -> None:
     [decision] = decided.decisions
     assert isinstance(decision, ContactRouted)
     assert decision.route is Route.UNASSIGNED
-    assert decided.agents[(account, "agent-1")].value is False
+    assert decided.agents[(account, "agent-1")].value.active is False
 
 
 def test_an_inbound_message_moves_the_deadline_of_the_open_conversation_it_reaches() -> None:

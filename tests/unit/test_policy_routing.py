@@ -18,6 +18,7 @@ from policies.routing import route_inbound
 from policies.state import (
     INACTIVITY,
     AccountSettings,
+    Agent,
     ClosedBy,
     Conversation,
     LineOwner,
@@ -26,6 +27,13 @@ from policies.state import (
 from tests.support import utc
 
 CLOSED_AT = utc("2026-03-01T10:00:00")
+
+
+def agents(active: dict[str, bool] | None) -> dict[str, Agent]:
+    """Agents known only by whether they are active (online, no capacity limit)."""
+    return {agent: Agent(active=on) for agent, on in (active or {}).items()}
+
+
 NOW = utc("2026-03-05T00:00:00")
 µs = timedelta(microseconds=1)
 WINDOW = AccountSettings(reassignment_window=timedelta(hours=24))
@@ -89,7 +97,7 @@ def route(
     line: LineOwner = LineOwner(),  # noqa: B008 - frozen value
     active: dict[str, bool] | None = None,
 ):  # type: ignore[no-untyped-def]
-    return route_inbound(inbound(at), conversations, settings, line, active or {}, NOW)
+    return route_inbound(inbound(at), conversations, settings, line, agents(active), NOW)
 
 
 def test_an_open_conversation_keeps_the_contact_where_it_is() -> None:
@@ -228,7 +236,7 @@ def decide(
     now: datetime = NOW,
 ) -> ContactRouted:
     message = inbound(wrote_at).model_copy(update={"event_id": event_id, "account_id": account})
-    return route_inbound(message, conversations, settings, line, active or {}, now)
+    return route_inbound(message, conversations, settings, line, agents(active), now)
 
 
 @pytest.mark.parametrize(
