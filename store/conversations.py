@@ -342,6 +342,13 @@ def _from_row(row: Row[Any]) -> Conversation:
         closing_agent_id=row.closing_agent_id,
         close_reason=row.close_reason,
         auto_closed=row.auto_closed,
+        previous_closed_at=row.previous_closed_at,
+        previous_closed_by=None
+        if row.previous_closed_by is None
+        else ClosedBy(row.previous_closed_by),
+        previous_closing_agent_id=row.previous_closing_agent_id,
+        previous_close_reason=row.previous_close_reason,
+        previous_opened_at=row.previous_opened_at,
     )
 
 
@@ -363,5 +370,12 @@ def _to_row(conversation: Conversation, close_due_at: datetime | None) -> dict[s
         "closing_agent_id": conversation.closing_agent_id,
         "close_reason": conversation.close_reason,
         "auto_closed": conversation.auto_closed,
+        "previous_closed_at": conversation.previous_closed_at,
+        "previous_closed_by": None
+        if conversation.previous_closed_by is None
+        else conversation.previous_closed_by.value,
+        "previous_closing_agent_id": conversation.previous_closing_agent_id,
+        "previous_close_reason": conversation.previous_close_reason,
+        "previous_opened_at": conversation.previous_opened_at,
         "close_due_at": close_due_at,
     }

@@ -75,6 +75,12 @@ conversations = Table(
     Column("close_reason", String(500), nullable=True),
     # True while the status is the sweep's automatic close (see policies.state.Conversation).
     Column("auto_closed", Boolean, nullable=False, server_default=false()),
+    # What the current open replaced (see policies.state.Conversation): routing reads it.
+    Column("previous_closed_at", UTCDateTime, nullable=True),
+    Column("previous_closed_by", String(8), nullable=True),
+    Column("previous_closing_agent_id", ID, nullable=True),
+    Column("previous_close_reason", String(500), nullable=True),
+    Column("previous_opened_at", UTCDateTime, nullable=True),
     # When the sweep must look at it; NULL when it never closes. Derived from last activity and
     # the account setting, kept as a column so that finding due work costs O(due), not O(open).
     Column("close_due_at", UTCDateTime, nullable=True),
