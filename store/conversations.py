@@ -102,19 +102,21 @@ def lock_or_create(
     connection: Connection,
     events: Collection[ConversationEvent],
     contact_lines: Collection[ContactLineKey] = (),
-) -> dict[ConversationKey, Conversation]:
+) -> tuple[dict[ConversationKey, Conversation], set[ConversationKey]]:
     """`lock` the conversations these events name and those of these contacts on these lines,
-    creating (as `new_conversation` builds them) the ones never seen before.
+    creating (as `new_conversation` builds them) the ones never seen before; and the keys of
+    those it created (or found created by a racing worker meanwhile).
 
     Insert-if-absent, then lock: a worker racing on the same new conversation ends up waiting
     on the same row instead of overwriting it.
     """
     found = lock(connection, {(e.account_id, e.conversation_id) for e in events}, contact_lines)
     new = [e for e in events if (e.account_id, e.conversation_id) not in found]
+    created = {(e.account_id, e.conversation_id) for e in new}
     if new:
         create_missing(connection, new)
-        found.update(lock(connection, {(e.account_id, e.conversation_id) for e in new}))
-    return found
+        found.update(lock(connection, created))
+    return found, created
 
 
 def _lock_postgresql(
