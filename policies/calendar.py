@@ -31,7 +31,7 @@ Pure: no clock is read; all instants are aware datetimes, results are UTC.
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -47,6 +47,7 @@ _ZERO = timedelta(0)
 _LAST_DATE = LATEST.date() + _DAY
 
 Span = tuple[datetime, datetime]
+_SPANS_KEPT = 4096  # dates memoised per calendar
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class _Plan:
     holidays: tuple[date, ...]  # sorted
     holiday_set: frozenset[date]
     week_total: timedelta  # counted time in a week with one UTC offset and no holiday
+    spans: dict[date, tuple[Span, ...]] = field(default_factory=dict, compare=False, hash=False)
 
 
 @lru_cache(maxsize=256)
@@ -109,8 +111,8 @@ def _midnight_offset(plan: _Plan, day: date) -> timedelta | None:
 
 @lru_cache(maxsize=1 << 16)
 def _one_offset_week(zone: ZoneInfo, first: date) -> bool:
-    # All eight midnights, not only both ends: some zones have left DST for a few days and come
-    # back (Egypt's Ramadan pause in 2014).
+    # All eight midnights, not only both ends: memoised it costs nothing more, and a change
+    # undone within the same week (short DST pauses exist in tzdata's history) cannot hide.
     offset = _offset_at_midnight(zone, first)
     return all(_offset_at_midnight(zone, first + k * _DAY) == offset for k in range(1, 8))
 
@@ -150,8 +152,19 @@ def _zone_midnight(zone: ZoneInfo, day: date) -> datetime:
     return _instant_in(zone, datetime(day.year, day.month, day.day))
 
 
-def _spans(plan: _Plan, day: date) -> list[Span]:
+def _spans(plan: _Plan, day: date) -> tuple[Span, ...]:
     """The open spans (UTC, half-open, in order) of one local date."""
+    # Memoised on the plan (one per calendar, itself cached): the first days of a walk are the
+    # same few dates for every conversation re-planned after a settings change.
+    spans = plan.spans.get(day)
+    if spans is None:
+        if len(plan.spans) >= _SPANS_KEPT:
+            plan.spans.clear()
+        spans = plan.spans[day] = tuple(_place(plan, day))
+    return spans
+
+
+def _place(plan: _Plan, day: date) -> list[Span]:
     if day in plan.holiday_set:
         return []
     pieces = plan.pieces[day.weekday()]
