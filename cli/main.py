@@ -19,7 +19,7 @@ from events.parsing import printable, printable_json
 from events.publish import Publisher, PublishError
 from observability.health import CHECKS, run_checks
 from observability.metrics import serve
-from policies.inactivity import close_deadline
+from policies.inactivity import close_deadline, next_check, warning_at
 from policies.state import AccountSettings, Conversation, Status
 from service import logs, ops
 from service.errors import UsageError, command_error, mask
@@ -454,7 +454,8 @@ def _explain(
     lines.append(
         f"  account settings: close after {_human(account.inactivity_close_after)}, "
         f"reassignment window {_human(account.reassignment_window)}, "
-        f"bot {'on' if account.bot_enabled else 'off'}"
+        f"bot {'on' if account.bot_enabled else 'off'}, "
+        f"close warning {_warning_setting(account.close_warning_before)}"
     )
     # Every id and the close reason came from upstream: one line each, escapes visible.
     return "\n".join(printable(line) for line in lines)
@@ -463,26 +464,59 @@ def _explain(
 def _deadline_lines(
     state: Conversation, due: datetime | None, account: AccountSettings, now: datetime
 ) -> list[str]:
-    """The stored deadline, and, when the account's setting has changed since it was computed
-    (a default changed without `convlife reindex`), what the setting would give instead."""
+    """The stored next check (the close, or the close warning before it), the warning's state,
+    and, when the account's settings have changed since it was computed (a default changed
+    without `convlife reindex`), what the settings would give instead."""
     if state.status is not Status.OPEN:
         return []
-    expected = close_deadline(state, account)
+    expected = next_check(state, account)
+    warn_at = warning_at(state, account)
+    warning_pending = due is not None and warn_at is not None and _same(due, warn_at)
+    lines = []
     if due is None:
-        line = "  never closes automatically (no deadline stored)"
+        lines.append("  never closes automatically (no deadline stored)")
+    elif warning_pending:
+        deadline = close_deadline(state, account)
+        closes = "never" if deadline is None else deadline.isoformat()
+        lines.append(f"  closes at {closes}, unless there is activity first")
+        lines.append(f"  close warning due at {due.isoformat()}, {_when(due, now)}")
     else:
-        left = due - now
-        when = f"in {humanize(left)}" if left.total_seconds() >= 1 else "now (due; next sweep)"
-        line = f"  closes at {due.isoformat()}, {when}"
-    if due == expected or (due and expected and abs(due - expected) < timedelta(seconds=1)):
-        return [line]
+        lines.append(f"  closes at {due.isoformat()}, {_when(due, now)}")
+    if state.close_warned_at is not None:
+        lines.append(
+            f"  close warning sent at {state.close_warned_at.isoformat()} (for this idle period)"
+        )
+    if due is not None:
+        checked = "the close warning" if warning_pending else "the close"
+        lines.append(f"  next check: {due.isoformat()} ({checked})")
+    if _same(due, expected):
+        return lines
     setting = _human(account.inactivity_close_after)
+    if account.close_warning_before is not None:
+        setting += f", warn {_human(account.close_warning_before)} before"
     then = "never" if expected is None else expected.isoformat()
+    what = "next check" if account.close_warning_before is not None else "closes"
     return [
-        line,
-        f"  but the account's setting is now close after {setting} (closes: {then}): the "
+        *lines,
+        f"  but the account's setting is now close after {setting} ({what}: {then}): the "
         "deadline was computed under an earlier setting; `convlife reindex` applies the new one",
     ]
+
+
+def _same(stored: datetime | None, computed: datetime | None) -> bool:
+    """Whether a stored time is the computed one (to the second: stores round differently)."""
+    if stored is None or computed is None:
+        return stored is computed
+    return abs(stored - computed) < timedelta(seconds=1)
+
+
+def _when(at: datetime, now: datetime) -> str:
+    left = at - now
+    return f"in {humanize(left)}" if left.total_seconds() >= 1 else "now (due; next sweep)"
+
+
+def _warning_setting(before: timedelta | None) -> str:
+    return "none" if before is None else f"{humanize(before)} before the close"
 
 
 def _human(duration: timedelta | None) -> str:

@@ -4,7 +4,14 @@ Imports only the standard library and pydantic (kombu in the publisher), so upst
 publish events without importing the worker.
 """
 
-from events.decisions import AutoClosed, ContactRouted, Decision, Route, parse_decision
+from events.decisions import (
+    AutoClosed,
+    CloseWarning,
+    ContactRouted,
+    Decision,
+    Route,
+    parse_decision,
+)
 from events.models import (
     AccountSettingsUpdated,
     AgentUpdated,
@@ -25,6 +32,7 @@ __all__ = [
     "AccountSettingsUpdated",
     "AgentUpdated",
     "AutoClosed",
+    "CloseWarning",
     "ContactInbound",
     "ContactRouted",
     "ConversationClosed",

@@ -43,6 +43,23 @@ class AutoClosed(_Decision):
     inactivity_close_after: timedelta = Field(description="The setting that applied.")
 
 
+class CloseWarning(_Decision):
+    """A warning that an idle conversation will be closed at `closes_at` (the account's or
+    line's `close_warning_before` ahead of the close). At most one per idle period: any
+    activity after it starts a new period (the close is off; the next period gets its own
+    warning). A `conversation.message` with `sender: "system"` is not activity, so the
+    platform may post the warning's text without keeping the conversation alive."""
+
+    type: Literal["conversation.close_warning"] = "conversation.close_warning"
+    conversation_id: str
+    contact_id: str
+    line_id: str
+    last_activity_at: AwareDatetime = Field(description="The start of the idle period.")
+    closes_at: AwareDatetime = Field(
+        description="When convlife closes the conversation unless there is activity first."
+    )
+
+
 class ContactRouted(_Decision):
     """Where an inbound contact goes; exactly one per `contact.inbound` event."""
 
@@ -58,7 +75,7 @@ class ContactRouted(_Decision):
     group_id: str | None = None
 
 
-Decision = Annotated[AutoClosed | ContactRouted, Field(discriminator="type")]
+Decision = Annotated[AutoClosed | CloseWarning | ContactRouted, Field(discriminator="type")]
 """Any decision convlife makes (the one name for the union; parsed by its `type`)."""
 
 _decision_adapter: TypeAdapter[Decision] = TypeAdapter(Decision)

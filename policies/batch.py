@@ -33,7 +33,7 @@ from policies.configuration import (
     stamp_of,
 )
 from policies.conversation import apply_event, touch
-from policies.inactivity import close_deadline
+from policies.inactivity import next_check
 from policies.routing import route_inbound, touched_conversation
 from policies.state import AccountSettings, Agent, Conversation, LineOwner
 
@@ -79,9 +79,11 @@ class Decided:
     conversations: dict[ConversationKey, tuple[Conversation, datetime | None]] = field(
         default_factory=dict
     )
-    """Each changed conversation with its close deadline."""
+    """Each changed conversation with its next check (policies.inactivity.next_check: the
+    warning time or the close deadline)."""
     rescheduled: dict[str, AccountSettings] = field(default_factory=dict)
-    """Accounts whose close setting changed: all their open conversations get new deadlines."""
+    """Accounts whose close, warning or hours setting changed: all their open conversations
+    get new next checks."""
     decisions: list[AutoClosed | ContactRouted] = field(default_factory=list)
 
 
@@ -135,7 +137,7 @@ def decide(
             not_yet.discard(key)
             by_contact_line[(event.account_id, event.contact_id, event.line_id)].add(key)
     decided.conversations = {
-        key: (state, close_deadline(state, settings[state.account_id]))
+        key: (state, next_check(state, settings[state.account_id]))
         for key, state in changed.items()
     }
     return decided

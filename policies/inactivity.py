@@ -1,10 +1,17 @@
-"""Auto-close of inactive conversations: when a conversation is due, and the close itself."""
+"""Auto-close of inactive conversations: when a conversation is due, the warning before the
+close, and the close itself.
+
+The sweep looks at a conversation at `next_check`: its warning time while a warning is
+configured and not yet sent for the idle period, else its close deadline. The stored
+`conversations.close_due_at` holds that time.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from events.decisions import AutoClosed
+from events.decisions import AutoClosed, CloseWarning
 from policies.conversation import closed
 from policies.durations import humanize
 from policies.identity import decision_id
@@ -31,6 +38,83 @@ def close_deadline(conversation: Conversation, settings: AccountSettings) -> dat
     if not conversation.is_open:
         return None
     return deadline_after(conversation.last_activity_at, settings.inactivity_close_after)
+
+
+def warning_at_after(
+    last_activity_at: datetime, deadline: datetime | None, warning_before: timedelta | None
+) -> datetime | None:
+    """When the warning is due, given the deadline: `warning_before` ahead of it, but never
+    before the last activity (a warning period longer than the close setting warns at once).
+    None without a deadline or without a warning setting. The SQL reschedule is checked
+    against it (tests/store/test_deadline_rule.py)."""
+    if deadline is None or warning_before is None:
+        return None
+    try:
+        at = deadline - warning_before
+    except OverflowError:
+        return last_activity_at
+    return max(at, last_activity_at)
+
+
+def warning_at(conversation: Conversation, settings: AccountSettings) -> datetime | None:
+    """When this idle period's warning is due (UTC); None when none is configured, the
+    conversation never closes, or this period was already warned about."""
+    if conversation.close_warned_at is not None:
+        return None
+    return warning_at_after(
+        conversation.last_activity_at,
+        close_deadline(conversation, settings),
+        settings.close_warning_before,
+    )
+
+
+def next_check(conversation: Conversation, settings: AccountSettings) -> datetime | None:
+    """When the sweep must next look at the conversation (UTC; None: never): the warning time
+    while a warning is due for this idle period, else the close deadline."""
+    warn_at = warning_at(conversation, settings)
+    return warn_at if warn_at is not None else close_deadline(conversation, settings)
+
+
+def warn(
+    conversation: Conversation, settings: AccountSettings, now: datetime
+) -> tuple[Conversation, CloseWarning] | None:
+    """Warn that the conversation will close, once `now` reaches the warning time; None when
+    no warning is due (not yet, none configured, or this idle period already warned about).
+
+    The conversation remembers the warning (`close_warned_at`), so the period is warned about
+    once; the decision id is derived from the conversation and its last activity, so even a
+    warning decided twice is one decision. The close itself is `auto_close`'s: a warning does
+    not move the deadline.
+    """
+    warn_at = warning_at(conversation, settings)
+    if warn_at is None or now < warn_at:
+        return None
+    deadline = close_deadline(conversation, settings)
+    # warning_at found a deadline, so there is one, and a close setting.
+    assert deadline is not None
+    assert settings.inactivity_close_after is not None
+    idle = now - conversation.last_activity_at
+    decision = CloseWarning(
+        decision_id=decision_id(
+            "conversation.close_warning",
+            conversation.account_id,
+            conversation.conversation_id,
+            conversation.last_activity_at.isoformat(),
+        ),
+        account_id=conversation.account_id,
+        decided_at=now,
+        reason=(
+            f"no action for {humanize(idle)}; the account closes conversations after "
+            f"{humanize(settings.inactivity_close_after)} without action; closes at "
+            f"{deadline.isoformat()} unless there is activity first"
+        ),
+        conversation_id=conversation.conversation_id,
+        contact_id=conversation.contact_id,
+        line_id=conversation.line_id,
+        last_activity_at=conversation.last_activity_at,
+        closes_at=deadline,
+    )
+    return replace(conversation, close_warned_at=now), decision
 
 
 def is_due(conversation: Conversation, settings: AccountSettings, now: datetime) -> bool:

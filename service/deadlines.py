@@ -1,4 +1,5 @@
-"""Close deadlines: recomputed when an account's setting changes, and the sweep that closes."""
+"""Close deadlines: recomputed when an account's setting changes, and the sweep that warns and
+closes."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from typing import NamedTuple
 from redis.exceptions import RedisError
 from sqlalchemy.engine import Connection
 
-from events.decisions import AutoClosed
+from events.decisions import AutoClosed, CloseWarning
 from events.names import HEARTBEAT_KEY, SWEEP_FAILURES_KEY
 from events.parsing import storable
-from policies.inactivity import auto_close, close_deadline
+from policies.inactivity import auto_close, next_check, warn
 from policies.state import AccountSettings, Conversation
 from service import counters, logs
 from service.runtime import Runtime
@@ -29,13 +30,14 @@ _PAGE = 1000
 
 
 def reschedule_account(connection: Connection, account_id: str, settings: AccountSettings) -> int:
-    """Give every open conversation of the account the deadline its new setting implies.
+    """Give every open conversation of the account the next check its new settings imply
+    (`policies.inactivity.next_check`: the warning time or the close deadline).
 
-    A shorter setting can make many conversations due at once; the sweep then closes them in
-    batches. Returns how many conversations were rescheduled.
+    A shorter setting can make many conversations due at once; the sweep then warns and closes
+    them in batches. Returns how many conversations were rescheduled.
     """
     in_one_statement = conversations.reschedule_open(
-        connection, account_id, settings.inactivity_close_after
+        connection, account_id, settings.inactivity_close_after, settings.close_warning_before
     )
     if in_one_statement is not None:
         return in_one_statement
@@ -45,24 +47,27 @@ def reschedule_account(connection: Connection, account_id: str, settings: Accoun
         page = conversations.open_of_account(connection, account_id, after, _PAGE)
         if not page:
             return total
-        conversations.save(connection, {key_of(c): (c, close_deadline(c, settings)) for c in page})
+        conversations.save(connection, {key_of(c): (c, next_check(c, settings)) for c in page})
         total += len(page)
         after = page[-1].conversation_id
 
 
 class SweepBatch(NamedTuple):
     claimed: int
-    """Rows claimed (closed, rescheduled or quarantined)."""
-    decisions: list[AutoClosed]
-    """The auto_closed decisions stored by this batch (one already stored is not repeated)."""
+    """Rows claimed (closed, warned, rescheduled or quarantined)."""
+    decisions: list[AutoClosed | CloseWarning]
+    """The auto_closed and close_warning decisions stored by this batch (one already stored is
+    not repeated)."""
     quarantined: int
     """Rows set aside because they could not be read or closed."""
 
 
 def close_due(runtime: Runtime, now: datetime) -> SweepBatch:
-    """Close one batch of due conversations in one transaction.
+    """Close (or warn about) one batch of due conversations in one transaction.
 
-    A claimed one whose setting has changed gets its new deadline instead of a close. A row
+    A claimed conversation past its deadline is closed; one whose warning time has come is
+    warned about and then waits for its deadline; one whose setting has changed gets its new
+    next check instead. A row
     that cannot be read or closed is quarantined (deadline cleared, dead letter naming it) in
     the same transaction, and the rest of the batch is closed as usual.
     """
@@ -78,7 +83,7 @@ def close_due(runtime: Runtime, now: datetime) -> SweepBatch:
             settings.default_account_settings,
         )
         changed: dict[ConversationKey, tuple[Conversation, datetime | None]] = {}
-        decisions: dict[ConversationKey, AutoClosed] = {}
+        decisions: dict[ConversationKey, AutoClosed | CloseWarning] = {}
         for conversation in claimed.conversations:
             key = key_of(conversation)
             try:
@@ -98,19 +103,25 @@ def close_due(runtime: Runtime, now: datetime) -> SweepBatch:
 
 def _decide(
     conversation: Conversation, settings: AccountSettings, now: datetime
-) -> tuple[tuple[Conversation, datetime | None], AutoClosed | None]:
+) -> tuple[tuple[Conversation, datetime | None], AutoClosed | CloseWarning | None]:
+    # The close first: past the deadline a warning would come too late to act on (a sweep
+    # that was down, a setting that moved the deadline into the past), so it closes unwarned.
     closing = auto_close(conversation, settings, now)
-    if closing is None:
-        # Not due after all (its setting changed): store the deadline it has now.
-        return (conversation, close_deadline(conversation, settings)), None
-    closed, decision = closing
-    return (closed, None), decision
+    if closing is not None:
+        closed, decision = closing
+        return (closed, None), decision
+    warning = warn(conversation, settings, now)
+    if warning is not None:
+        warned, notice = warning
+        return (warned, next_check(warned, settings)), notice
+    # Not due after all (its setting changed): store the next check it has now.
+    return (conversation, next_check(conversation, settings)), None
 
 
 def _write(
     connection: Connection,
     changed: dict[ConversationKey, tuple[Conversation, datetime | None]],
-    decisions: dict[ConversationKey, AutoClosed],
+    decisions: dict[ConversationKey, AutoClosed | CloseWarning],
     faulty: dict[ConversationKey, str],
 ) -> set[str]:
     """Save the batch in one go; if a row's values make that fail, save row by row and add the
@@ -168,7 +179,7 @@ def _quarantine(connection: Connection, faulty: dict[ConversationKey, str], now:
 
 
 def sweep(runtime: Runtime, clock: Callable[[], datetime]) -> int:
-    """Close due conversations batch after batch, within the sweep's time budget.
+    """Warn about and close due conversations batch after batch, within the sweep's time budget.
 
     Each batch reads the clock once. Returns how many conversations were closed. The heartbeat
     is written after the work, so it proves a sweep succeeded; a sweep that raises is counted
@@ -188,7 +199,7 @@ def _sweep(runtime: Runtime, clock: Callable[[], datetime]) -> int:
     closed = 0
     while True:
         batch = close_due(runtime, clock())
-        closed += len(batch.decisions)
+        closed += sum(isinstance(decision, AutoClosed) for decision in batch.decisions)
         if batch.decisions or batch.quarantined:
             outbox.relay(
                 runtime.engine,

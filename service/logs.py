@@ -13,7 +13,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from events.decisions import ContactRouted, Decision
+from events.decisions import CloseWarning, ContactRouted, Decision
 from events.parsing import printable, printable_json
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -90,6 +90,8 @@ def decision(made: Decision) -> None:
     if isinstance(made, ContactRouted):
         fields |= {"event_id": made.inbound_event_id, "route": made.route.value}
         fields |= {"agent_id": made.agent_id, "group_id": made.group_id}
+    if isinstance(made, CloseWarning):
+        fields["closes_at"] = made.closes_at.isoformat()
     decision_log.info("%s %s: %s", made.type, made.account_id, made.reason, extra=fields)
 
 

@@ -291,11 +291,15 @@ def open_of_account(
 
 
 def reschedule_open(
-    connection: Connection, account_id: str, close_after: timedelta | None
+    connection: Connection,
+    account_id: str,
+    close_after: timedelta | None,
+    warning_before: timedelta | None = None,
 ) -> int | None:
-    """Set every open conversation's deadline of the account to last activity + close_after,
-    in one statement; returns how many, or None where the database cannot do the arithmetic
-    (SQLite keeps datetimes as text): the caller then pages through them itself."""
+    """Set every open conversation's next check of the account (`policies.inactivity.
+    next_check`: the warning time while one is due, else last activity + close_after), in one
+    statement; returns how many, or None where the database cannot do the arithmetic (SQLite
+    keeps datetimes as text): the caller then pages through them itself."""
     if connection.dialect.name != "postgresql":
         return None
     if close_after is None:
@@ -306,6 +310,18 @@ def reschedule_open(
         # tests/store/test_deadline_rule.py holds the two to the same results.
         total = table.c.last_activity_at + bindparam("close_after", close_after, type_=Interval())
         due = case((total <= _END_OF_DATETIME, total), else_=null())
+        if warning_before is not None:
+            # policies.inactivity.warning_at_after: the warning period ahead of the deadline,
+            # not before the last activity, while this idle period is not warned about yet.
+            early = total - bindparam("warning_before", warning_before, type_=Interval())
+            warn_at = case(
+                (early < table.c.last_activity_at, table.c.last_activity_at), else_=early
+            )
+            due = case(
+                (total > _END_OF_DATETIME, null()),
+                (table.c.close_warned_at.is_(None), warn_at),
+                else_=total,
+            )
     result = connection.execute(
         update(table)
         .where(table.c.account_id == account_id, table.c.status == Status.OPEN.value)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from policies.inactivity import close_deadline, warning_at
 from policies.state import AccountSettings, Conversation
 from store import configuration, conversations
 from store.tables import decisions
@@ -21,13 +22,34 @@ from store.tables import decisions
 
 @dataclass(frozen=True)
 class ConversationView:
-    """A conversation, its stored close deadline (UTC, None: never), its account's settings
-    and every decision made about it, oldest first (each the decision's JSON, with `reason`)."""
+    """A conversation, its stored next check (UTC, None: never; the close deadline, or the
+    close warning's time while one is pending), its account's settings and every decision made
+    about it, oldest first (each the decision's JSON, with `reason`)."""
 
     state: Conversation
     close_due_at: datetime | None
     account: AccountSettings
     decisions: list[dict[str, Any]]
+
+    @property
+    def warning_pending(self) -> bool:
+        """Whether the stored next check is this idle period's close warning."""
+        warn_at = warning_at(self.state, self.account)
+        return (
+            self.close_due_at is not None
+            and warn_at is not None
+            and (
+                abs(self.close_due_at - warn_at) < timedelta(seconds=1)  # stores round differently
+            )
+        )
+
+    @property
+    def closes_at(self) -> datetime | None:
+        """When it closes unless there is activity (UTC; None: never): the stored next check,
+        or, while that is the warning's, the deadline the settings give after it."""
+        if self.warning_pending:
+            return close_deadline(self.state, self.account)
+        return self.close_due_at
 
 
 def conversation_decisions(

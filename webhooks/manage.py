@@ -12,11 +12,12 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
 
-from events.decisions import AutoClosed, ContactRouted
+from events.decisions import AutoClosed, CloseWarning, ContactRouted
 from store import webhooks as store
 
 DECISION_TYPES: tuple[str, ...] = (
     AutoClosed.model_fields["type"].default,
+    CloseWarning.model_fields["type"].default,
     ContactRouted.model_fields["type"].default,
 )
 MIN_SECRET_LENGTH = 16

@@ -16,9 +16,9 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from connectors.chatwoot.echo import Action, OutboundCall
-from events.decisions import AutoClosed, ContactRouted, Decision, Route
+from events.decisions import AutoClosed, CloseWarning, ContactRouted, Decision, Route
 
-_decisions: TypeAdapter[AutoClosed | ContactRouted] = TypeAdapter(Decision)
+_decisions: TypeAdapter[AutoClosed | CloseWarning | ContactRouted] = TypeAdapter(Decision)
 
 
 class NotAChatwootId(ValueError):
@@ -59,7 +59,7 @@ class OutboundOptions:
 
 
 def api_calls_for(
-    decision: Mapping[str, Any] | AutoClosed | ContactRouted,
+    decision: Mapping[str, Any] | AutoClosed | CloseWarning | ContactRouted,
     options: OutboundOptions = OutboundOptions(),
 ) -> tuple[ApiCall, ...] | NoCall:
     """The calls that carry out one decision (its JSON as read from `convlife:decisions`).
@@ -69,11 +69,16 @@ def api_calls_for(
     """
     parsed = (
         decision
-        if isinstance(decision, AutoClosed | ContactRouted)
+        if isinstance(decision, AutoClosed | CloseWarning | ContactRouted)
         else _decisions.validate_python(decision)
     )
     if isinstance(parsed, AutoClosed):
         return _auto_closed(parsed, options)
+    if isinstance(parsed, CloseWarning):
+        # What to tell the contact (and in which language) is the platform's choice: convlife
+        # only says when; a Chatwoot automation or bot may post the notice (as a system
+        # message, which does not keep the conversation alive).
+        return NoCall("close_warning: Chatwoot is not told; the close follows at closes_at")
     return _routed(parsed)
 
 

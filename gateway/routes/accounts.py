@@ -63,6 +63,14 @@ class ConversationOut(BaseModel):
     assignee: Assignee | None
     closed: Closed | None
     close_due_at: datetime | None = Field(description="when it closes (UTC); null: it will not")
+    close_warning_due_at: datetime | None = Field(
+        default=None,
+        description="when convlife warns of the close (conversation.close_warning; UTC); "
+        "null: no warning pending",
+    )
+    close_warned_at: datetime | None = Field(
+        default=None, description="when this idle period's close warning went out (UTC)"
+    )
     account_settings: SettingsOut
     decisions: list[dict[str, Any]] = Field(
         description="every decision about it, oldest first, as published (with its reason)"
@@ -242,7 +250,9 @@ def _conversation_out(view: ConversationView) -> ConversationOut:
         )
         if state.closed_at is not None
         else None,
-        close_due_at=view.close_due_at,
+        close_due_at=view.closes_at,
+        close_warning_due_at=view.close_due_at if view.warning_pending else None,
+        close_warned_at=state.close_warned_at,
         account_settings=_settings_out(state.account_id, view.account),
         decisions=view.decisions,
     )

@@ -35,7 +35,10 @@ class SubscriptionIn(BaseModel):
     secret: str = Field(description="HMAC secret the deliveries are signed with; never shown")
     account_id: str | None = None
     types: list[str] | None = Field(
-        default=None, description='e.g. ["conversation.auto_closed", "contact.routed"]'
+        default=None,
+        description=(
+            'e.g. ["conversation.auto_closed", "conversation.close_warning", "contact.routed"]'
+        ),
     )
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -187,3 +188,34 @@ def test_migrate_creates_the_data_directory_and_says_which_store(
     shown = run_convlife(["settings", "show", "acme"], shell)
     assert shown.returncode == 0, shown.stderr
     assert f"store: sqlite:///{data / 'convlife.db'}" in shown.stdout
+
+
+def test_conversation_show_says_when_the_close_warning_goes_out_and_when_it_went_out() -> None:
+    opened = Conversation(
+        account_id="acme",
+        conversation_id="c1",
+        contact_id="maria",
+        line_id="sales",
+        status=Status.OPEN,
+        last_activity_at=T0,
+    )
+    warns = AccountSettings(
+        inactivity_close_after=timedelta(seconds=20), close_warning_before=timedelta(seconds=5)
+    )
+    pending = _explain(opened, T0 + timedelta(seconds=15), warns, T0 + timedelta(seconds=5))
+    assert "closes at 2026-03-01T10:00:20+00:00, unless there is activity first" in pending
+    assert "close warning due at 2026-03-01T10:00:15+00:00, in 10s" in pending
+    assert "next check: 2026-03-01T10:00:15+00:00 (the close warning)" in pending
+    assert "close warning 5s before the close" in pending
+    assert "reindex" not in pending
+
+    warned = replace(opened, close_warned_at=T0 + timedelta(seconds=15))
+    sent = _explain(warned, T0 + timedelta(seconds=20), warns, T0 + timedelta(seconds=16))
+    assert "closes at 2026-03-01T10:00:20+00:00, in 4s" in sent
+    assert "close warning sent at 2026-03-01T10:00:15+00:00 (for this idle period)" in sent
+    assert "next check: 2026-03-01T10:00:20+00:00 (the close)" in sent
+    assert "reindex" not in sent
+
+    # Stored before the account started warning: the next check the settings give differs.
+    stale = _explain(opened, T0 + timedelta(seconds=20), warns, T0 + timedelta(seconds=5))
+    assert "close after 20s, warn 5s before (next check: 2026-03-01T10:00:15+00:00)" in stale

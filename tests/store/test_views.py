@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
@@ -73,3 +74,37 @@ def test_the_view_holds_the_state_deadline_settings_and_its_decisions_oldest_fir
     assert view.account == DEFAULT  # never configured: the defaults
     assert [d["decision_id"] for d in view.decisions] == [earlier.decision_id, later.decision_id]
     assert view.decisions[1]["reason"] == "no activity for 7 days"
+
+
+def test_the_view_tells_a_pending_close_warning_from_the_close_it_announces(
+    engine: Engine,
+) -> None:
+    account = new_id("acct")
+    warns = AccountSettings(
+        inactivity_close_after=timedelta(days=1), close_warning_before=timedelta(hours=1)
+    )
+    state = Conversation(
+        account_id=account,
+        conversation_id="c1",
+        contact_id="k1",
+        line_id="l1",
+        status=Status.OPEN,
+        last_activity_at=T0,
+    )
+    warned = replace(state, conversation_id="c2", close_warned_at=T0 + timedelta(hours=23))
+    with engine.begin() as connection:
+        conversations.save(
+            connection,
+            {
+                key_of(state): (state, T0 + timedelta(hours=23)),
+                key_of(warned): (warned, T0 + timedelta(days=1)),
+            },
+        )
+    with engine.connect() as connection:
+        pending = conversation_view(connection, account, "c1", warns)
+        sent = conversation_view(connection, account, "c2", warns)
+    assert pending is not None
+    assert sent is not None
+    assert (pending.warning_pending, pending.closes_at) == (True, T0 + timedelta(days=1))
+    assert (sent.warning_pending, sent.closes_at) == (False, T0 + timedelta(days=1))
+    assert sent.state.close_warned_at == T0 + timedelta(hours=23)

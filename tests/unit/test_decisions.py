@@ -8,7 +8,14 @@ from datetime import timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from events.decisions import AutoClosed, ContactRouted, Decision, Route, parse_decision
+from events.decisions import (
+    AutoClosed,
+    CloseWarning,
+    ContactRouted,
+    Decision,
+    Route,
+    parse_decision,
+)
 from events.models import ContactInbound
 from policies.inactivity import auto_close
 from policies.routing import route_inbound
@@ -57,6 +64,17 @@ DECISIONS = {
     ),
     "auto-closed-non-utc-times": auto_closed(
         decided_at=T.astimezone(BRASILIA), closed_at=T.astimezone(BRASILIA)
+    ),
+    "close-warning": CloseWarning(
+        decision_id="d-3",
+        account_id="acct",
+        decided_at=T.astimezone(BRASILIA),
+        reason="no action for 23h; closes at 2026-03-01T11:00:00+00:00",
+        conversation_id="conv",
+        contact_id="maria",
+        line_id="sales",
+        last_activity_at=T - timedelta(hours=23),
+        closes_at=T + timedelta(hours=1),
     ),
     "open_conversation": routed(Route.OPEN_CONVERSATION, conversation_id="conv", agent_id="ana"),
     "open_conversation-group": routed(

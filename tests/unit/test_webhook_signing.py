@@ -53,6 +53,7 @@ def test_types_are_checked_and_a_short_secret_is_refused() -> None:
         "contact.routed",
         "conversation.auto_closed",
     )
+    assert parse_types("conversation.close_warning") == ("conversation.close_warning",)
     assert parse_types("") is None
     with pytest.raises(InvalidSubscription, match=r"unknown decision type conversation\.opened"):
         parse_types("conversation.opened")

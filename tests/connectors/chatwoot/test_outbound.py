@@ -116,6 +116,21 @@ def test_open_conversation_and_unassigned_call_nothing(decision: dict[str, Any])
     assert isinstance(api_calls_for(decision), NoCall)
 
 
+def test_a_close_warning_calls_nothing_in_chatwoot() -> None:
+    warning = {
+        **{
+            k: v
+            for k, v in auto_closed().items()
+            if k not in ("closed_at", "inactivity_close_after")
+        },
+        "type": "conversation.close_warning",
+        "closes_at": "2026-03-02T10:01:00Z",
+    }
+    result = api_calls_for(warning)
+    assert isinstance(result, NoCall)
+    assert "close_warning" in result.reason
+
+
 def test_a_routing_of_an_inbound_that_did_not_come_from_chatwoot_calls_nothing() -> None:
     result = api_calls_for(routed("previous_agent", agent_id="7", inbound_event_id="crm-881"))
     assert isinstance(result, NoCall)
