@@ -7,27 +7,30 @@ come from the same reads, here, so the two never disagree.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from policies.state import AccountSettings, Conversation
+from policies.state import AccountSettings, Conversation, LineSettings
 from store import configuration, conversations
 from store.tables import decisions
 
 
 @dataclass(frozen=True)
 class ConversationView:
-    """A conversation, its stored close deadline (UTC, None: never), its account's settings
-    and every decision made about it, oldest first (each the decision's JSON, with `reason`)."""
+    """A conversation, its stored close deadline (UTC, None: never), its account's settings,
+    the settings its line overrides (what applies is policies.configuration.effective of the
+    two) and every decision made about it, oldest first (each the decision's JSON, with
+    `reason`)."""
 
     state: Conversation
     close_due_at: datetime | None
     account: AccountSettings
     decisions: list[dict[str, Any]]
+    line: LineSettings = field(default_factory=LineSettings)
 
 
 def conversation_decisions(
@@ -54,5 +57,8 @@ def conversation_view(
         return None
     state, due = found
     account = configuration.account_settings(connection, [account_id], default)[account_id]
+    line = configuration.line_owners(connection, [(account_id, state.line_id)])
     history = conversation_decisions(connection, account_id, conversation_id)
-    return ConversationView(state, due, account, history)
+    return ConversationView(
+        state, due, account, history, line[(account_id, state.line_id)].overrides
+    )

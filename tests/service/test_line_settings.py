@@ -5,9 +5,14 @@ what a line decides. Each test runs on SQLite and PostgreSQL; every `now` is cho
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
+import pytest
+
+from cli import main as cli
+from service.settings import Settings
 from tests.service.builders import T0, account_with, inbound, minutes, opened, routed, µs
 from tests.support import Service, event, settings_event
 
@@ -151,3 +156,55 @@ def test_a_new_contact_on_a_line_with_its_own_bot_setting_is_routed_by_it_and_to
     assert decision["reason"] == (
         "new contact (no earlier conversation on this line); the bot of line line-1 is on"
     )
+
+
+@pytest.fixture
+def settings(service: Service, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    current = service.runtime.settings
+    monkeypatch.setenv("CONVLIFE_DATABASE_URL", current.database_url.get_secret_value())
+    monkeypatch.setenv("CONVLIFE_BROKER_URL", current.broker_url.get_secret_value())
+    return Settings()
+
+
+def run(settings: Settings, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    args = cli._parser().parse_args(argv)
+    assert args.command(settings, args) == 0
+    return capsys.readouterr().out
+
+
+def test_settings_show_lists_each_line_that_overrides_settings_and_what_it_overrides(
+    service: Service, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    account = account_with(service, close_after="PT1H")
+    service.ingest(
+        [
+            line_update(account, "fast", T0, inactivity_close_after="PT10M", bot_enabled=None),
+            line_update(account, "plain", T0, agent_id="ana"),
+        ],
+        T0,
+    )
+
+    text = run(settings, capsys, "settings", "show", account)
+    shown = json.loads(run(settings, capsys, "settings", "show", account, "--json"))
+
+    assert "    line fast: bot off, close after 10m\n" in text
+    assert "plain" not in text
+    assert shown["lines"] == {"fast": {"bot_enabled": False, "inactivity_close_after": "PT10M"}}
+
+
+def test_conversation_show_says_which_settings_apply_and_whether_the_line_or_the_account_set_them(
+    service: Service, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    account = account_with(service, close_after="PT1H", window="P1D")
+    service.ingest(line_update(account, "fast", T0, inactivity_close_after="PT10M"), T0)
+    service.ingest([opened(account, "c1", line_id="fast"), opened(account, "c2")], T0)
+
+    on_fast = run(settings, capsys, "conversation", "show", account, "c1")
+    elsewhere = run(settings, capsys, "conversation", "show", account, "c2")
+
+    assert (
+        "  settings (line fast overrides some): close after 10m (line), "
+        "reassignment window 1d (account), bot off (account)\n"
+    ) in on_fast
+    assert "closes at 2026-03-01T10:10:00+00:00" in on_fast
+    assert "  account settings: close after 1h, reassignment window 1d, bot off\n" in elsewhere
