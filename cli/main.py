@@ -518,12 +518,12 @@ def _deadline_lines(
     if due == expected or (due and expected and abs(due - expected) < timedelta(seconds=1)):
         return [text]
     setting = _human(applied.inactivity_close_after)
-    whose = set_by("inactivity_close_after", state.line_id, line or LineSettings())
-    whose = "the account's" if whose == "the account" else f"{whose}'s"
+    who = set_by("inactivity_close_after", state.line_id, line or LineSettings())
+    whose = "the account's setting" if who == "the account" else f"the setting of {who}"
     then = "never" if expected is None else expected.isoformat()
     return [
         text,
-        f"  but {whose} setting is now close after {setting} (closes: {then}): the "
+        f"  but {whose} is now close after {setting} (closes: {then}): the "
         "deadline was computed under an earlier setting; `convlife reindex` applies the new one",
     ]
 

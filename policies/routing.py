@@ -144,8 +144,8 @@ def _why_not_previous_agent(
 
 
 def _window_of(line_id: str, line: LineOwner) -> Callable[[timedelta | None], str]:
-    """How a reason names the reassignment window: the account's ("the 2 hours reassignment
-    window"), or the line's when it overrides it ("line L's 2 hours reassignment window");
+    """How a reason names the reassignment window: the account's ("the 2h reassignment
+    window"), or the line's when it overrides it ("the 2h reassignment window of line L");
     for no window, who has none ("the account", "line L")."""
     who = set_by("reassignment_window", line_id, line.overrides)
 
@@ -154,7 +154,7 @@ def _window_of(line_id: str, line: LineOwner) -> Callable[[timedelta | None], st
             return who
         if who == "the account":
             return f"the {humanize(window)} reassignment window"
-        return f"{who}'s {humanize(window)} reassignment window"
+        return f"the {humanize(window)} reassignment window of {who}"
 
     return named
 

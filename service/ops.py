@@ -270,7 +270,8 @@ def dead_letters_replay(settings: Settings, dead_letter_id: int, fixed: str | No
 
 
 def reindex(settings: Settings, progress: TextIO = sys.stderr) -> int:
-    """Recompute every open conversation's deadline from its account's current settings.
+    """Recompute every open conversation's deadline from its current settings (its account's,
+    with its line's overrides).
 
     Needed after changing CONVLIFE_DEFAULT_INACTIVITY_CLOSE_AFTER (accounts never configured
     follow the default). convlife keeps no Redis index: the database column is the index, so

@@ -156,10 +156,10 @@ def test_a_routing_reason_names_the_lines_reassignment_window_when_the_line_sets
     none = route_under(LineSettings({"reassignment_window": None}))
 
     assert within.route is Route.PREVIOUS_AGENT
-    assert within.reason.endswith("within line l1's 4h reassignment window")
+    assert within.reason.endswith("within the 4h reassignment window of line l1")
     assert over.route is Route.LINE_OWNER
     assert over.reason == (
-        "new contact (line l1's 2h reassignment window after conversation c1 is over); "
+        "new contact (the 2h reassignment window of line l1 after conversation c1 is over); "
         "the bot of line l1 is off and group sales owns the line"
     )
     assert none.route is Route.BOT
