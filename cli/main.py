@@ -19,8 +19,9 @@ from events.parsing import printable, printable_json
 from events.publish import Publisher, PublishError
 from observability.health import CHECKS, run_checks
 from observability.metrics import serve
+from policies.configuration import effective, set_by
 from policies.inactivity import close_deadline, next_check, warning_at
-from policies.state import AccountSettings, Conversation, Status
+from policies.state import AccountSettings, Conversation, LineSettings, Status
 from service import logs, ops
 from service.errors import UsageError, command_error, mask
 from service.settings import Settings
@@ -416,7 +417,7 @@ def _conversation(settings: Settings, args: argparse.Namespace) -> int:
         )
         print(printable(missing))
         return 1
-    print(_explain(view.state, view.close_due_at, view.account, datetime.now(UTC)))
+    print(_explain(view.state, view.close_due_at, view.account, datetime.now(UTC), view.line))
     for line in _decision_lines(view):
         print(line)
     return 0
@@ -431,8 +432,15 @@ def _decision_lines(view: ConversationView) -> list[str]:
 
 
 def _explain(
-    state: Conversation, due: datetime | None, account: AccountSettings, now: datetime
+    state: Conversation,
+    due: datetime | None,
+    account: AccountSettings,
+    now: datetime,
+    line: LineSettings | None = None,
 ) -> str:
+    """What `conversation show` prints; `line` is what the conversation's line overrides."""
+    line = line or LineSettings()
+    applied = effective(account, line)
     lines = [
         f"conversation {state.conversation_id} (account {state.account_id}, contact "
         f"{state.contact_id}, line {state.line_id})",
@@ -450,33 +458,66 @@ def _explain(
             f" {state.closing_agent_id}" if state.closing_agent_id else ""
         )
         lines.append(f"  closed at {state.closed_at.isoformat()} by {by} ({reason})")
-    lines.extend(_deadline_lines(state, due, account, now))
-    lines.append(
-        f"  account settings: close after {_human(account.inactivity_close_after)}, "
-        f"reassignment window {_human(account.reassignment_window)}, "
-        f"bot {'on' if account.bot_enabled else 'off'}, "
-        f"close warning {_warning_setting(account.close_warning_before)}"
-    )
+    lines.extend(_deadline_lines(state, due, applied, now, line))
+    lines.append(_settings_line(state.line_id, account, line))
     # Every id and the close reason came from upstream: one line each, escapes visible.
     return "\n".join(printable(line) for line in lines)
 
 
+def _settings_line(line_id: str, account: AccountSettings, line: LineSettings) -> str:
+    """The settings that apply to a conversation and where each comes from."""
+    applied = effective(account, line)
+    shown = {
+        "inactivity_close_after": f"close after {_human(applied.inactivity_close_after)}",
+        "reassignment_window": f"reassignment window {_human(applied.reassignment_window)}",
+        "bot_enabled": f"bot {'on' if applied.bot_enabled else 'off'}",
+        "close_warning_before": f"close warning {_warning_setting(applied.close_warning_before)}",
+    }
+    if not line.values:
+        return f"  account settings: {', '.join(shown.values())}"
+    for name, value in sorted(line.values.items()):
+        shown.setdefault(name, _override_text(name, value))
+    parts = [
+        f"{text} ({'line' if name in line.values else 'account'})" for name, text in shown.items()
+    ]
+    return f"  settings (line {line_id} overrides some): {', '.join(parts)}"
+
+
+def _override_text(name: str, value: Any) -> str:
+    """One line override, as `settings show` and `conversation show` print it."""
+    if name == "inactivity_close_after":
+        return f"close after {_human(value)}"
+    if name == "reassignment_window":
+        return f"reassignment window {_human(value)}"
+    if name == "bot_enabled":
+        return f"bot {'on' if value else 'off'}"
+    if name == "close_warning_before":
+        return f"warning {_human(value)} before the close"
+    if name == "business_hours":
+        return "every hour counts" if value is None else f"business hours ({value.timezone})"
+    return f"{name} {value}"
+
+
 def _deadline_lines(
-    state: Conversation, due: datetime | None, account: AccountSettings, now: datetime
+    state: Conversation,
+    due: datetime | None,
+    applied: AccountSettings,
+    now: datetime,
+    line: LineSettings | None = None,
 ) -> list[str]:
     """The stored next check (the close, or the close warning before it), the warning's state,
-    and, when the account's settings have changed since it was computed (a default changed
+    and, when the settings that apply have changed since it was computed (a default changed
     without `convlife reindex`), what the settings would give instead."""
     if state.status is not Status.OPEN:
         return []
-    expected = next_check(state, account)
-    warn_at = warning_at(state, account)
+    expected = next_check(state, applied)
+    warn_at = warning_at(state, applied)
     warning_pending = due is not None and warn_at is not None and _same(due, warn_at)
     lines = []
     if due is None:
         lines.append("  never closes automatically (no deadline stored)")
     elif warning_pending:
-        deadline = close_deadline(state, account)
+        deadline = close_deadline(state, applied)
         closes = "never" if deadline is None else deadline.isoformat()
         lines.append(f"  closes at {closes}, unless there is activity first")
         lines.append(f"  close warning due at {due.isoformat()}, {_when(due, now)}")
@@ -491,14 +532,16 @@ def _deadline_lines(
         lines.append(f"  next check: {due.isoformat()} ({checked})")
     if _same(due, expected):
         return lines
-    setting = _human(account.inactivity_close_after)
-    if account.close_warning_before is not None:
-        setting += f", warn {_human(account.close_warning_before)} before"
+    setting = _human(applied.inactivity_close_after)
+    if applied.close_warning_before is not None:
+        setting += f", warn {_human(applied.close_warning_before)} before"
+    who = set_by("inactivity_close_after", state.line_id, line or LineSettings())
+    whose = "the account's setting" if who == "the account" else f"the setting of {who}"
     then = "never" if expected is None else expected.isoformat()
-    what = "next check" if account.close_warning_before is not None else "closes"
+    what = "next check" if applied.close_warning_before is not None else "closes"
     return [
         *lines,
-        f"  but the account's setting is now close after {setting} ({what}: {then}): the "
+        f"  but {whose} is now close after {setting} ({what}: {then}): the "
         "deadline was computed under an earlier setting; `convlife reindex` applies the new one",
     ]
 
@@ -550,6 +593,10 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
             "bot_enabled": account.bot_enabled,
             "source": view.source,
             "store": ops.store_name(settings),
+            # Only the lines that override a setting; the others follow the account.
+            "lines": {
+                line_id: ops.overrides_shown(overrides) for line_id, overrides in view.lines.items()
+            },
         }
         print(json.dumps(shown))
         return 0
@@ -557,6 +604,11 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
     print(f"  close after: {_human(account.inactivity_close_after)}")
     print(f"  reassignment window: {_human(account.reassignment_window)}")
     print(f"  bot: {'on' if account.bot_enabled else 'off'}")
+    if view.lines:
+        print("  lines that override settings (the rest of each line follows the account):")
+    for line_id, overrides in view.lines.items():
+        texts = [_override_text(name, value) for name, value in sorted(overrides.values.items())]
+        print(printable(f"    line {line_id}: {', '.join(texts)}"))
     print(f"  store: {ops.store_name(settings)}")
     return 0
 

@@ -25,6 +25,7 @@ from events.models import (
 )
 from policies.configuration import (
     Stamped,
+    effective,
     line_of,
     merge_agent,
     merge_settings,
@@ -56,9 +57,11 @@ class Loaded:
     agents: dict[AgentKey, Stamped[Agent]]
     """The agent rows the batch's agent updates may change."""
     settings: dict[str, AccountSettings]
-    """Settings of every account whose conversations the batch touches (default if unset)."""
+    """Settings of every account whose conversations or lines the batch touches (default if
+    unset)."""
     owners: dict[LineKey, LineOwner]
-    """Owner of every line a contact of the batch writes on."""
+    """Every line the batch's conversations are on or a contact writes on: its owner and the
+    settings it overrides (a line never configured: no owner, no overrides)."""
     agent_states: dict[AgentKey, Agent]
     """Each known agent a routing decision of the batch may ask about (unknown: left out)."""
     conversations: dict[ConversationKey, Conversation]
@@ -83,7 +86,11 @@ class Decided:
     warning time or the close deadline)."""
     rescheduled: dict[str, AccountSettings] = field(default_factory=dict)
     """Accounts whose close, warning or hours setting changed: all their open conversations
-    get new next checks."""
+    get new next checks (those on a line that overrides it, from the line's effective
+    settings)."""
+    rescheduled_lines: dict[LineKey, AccountSettings] = field(default_factory=dict)
+    """Lines whose effective deadline settings changed (their overrides, or the account's
+    settings they inherit), with those settings: their open conversations get new next checks."""
     decisions: list[AutoClosed | ContactRouted] = field(default_factory=list)
 
 
@@ -102,6 +109,17 @@ def decide(
     _configure(loaded, events, decided)
     settings = loaded.settings | {a: row.value for a, row in decided.accounts.items()}
     owners = loaded.owners | {key: row.value for key, row in decided.lines.items()}
+
+    def applied(account_id: str, line_id: str) -> AccountSettings:
+        """The settings that apply on a line, as the batch's configuration leaves them."""
+        line = owners.get((account_id, line_id), LineOwner())
+        return effective(settings[account_id], line.overrides)
+
+    for key in decided.lines:
+        before = effective(loaded.settings[key[0]], loaded.lines[key].value.overrides)
+        after = applied(*key)
+        if moves_deadlines(before, after):
+            decided.rescheduled_lines[key] = after
     known = loaded.agent_states | {key: row.value for key, row in decided.agents.items()}
 
     states = dict(loaded.conversations)
@@ -117,7 +135,7 @@ def decide(
             decision = route_inbound(
                 event,
                 [states[key] for key in by_contact_line[contact_line] if key not in not_yet],
-                settings[event.account_id],
+                applied(event.account_id, event.line_id),
                 owners[(event.account_id, event.line_id)],
                 {
                     agent: state
@@ -137,7 +155,7 @@ def decide(
             not_yet.discard(key)
             by_contact_line[(event.account_id, event.contact_id, event.line_id)].add(key)
     decided.conversations = {
-        key: (state, next_check(state, settings[state.account_id]))
+        key: (state, next_check(state, applied(state.account_id, state.line_id)))
         for key, state in changed.items()
     }
     return decided

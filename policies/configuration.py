@@ -95,14 +95,32 @@ def effective(account: AccountSettings, line: LineSettings) -> AccountSettings:
     return replace(account, **line.values)
 
 
+DEADLINE_SETTINGS = ("inactivity_close_after", "close_warning_before", "business_hours")
+"""The settings an open conversation's close deadline (and warning time) depends on."""
+
+
 def moves_deadlines(before: AccountSettings, after: AccountSettings) -> bool:
     """True when a settings change gives open conversations new close deadlines or warning
     times (the close, warning or business-hours setting changed)."""
-    return (
-        before.inactivity_close_after,
-        before.close_warning_before,
-        before.business_hours,
-    ) != (after.inactivity_close_after, after.close_warning_before, after.business_hours)
+    return any(getattr(before, name) != getattr(after, name) for name in DEADLINE_SETTINGS)
+
+
+def overrides_deadlines(line: LineSettings) -> bool:
+    """True when the line overrides a setting its conversations' deadlines depend on: an
+    account's change then cannot reschedule them with the account's settings alone."""
+    return any(name in line.values for name in DEADLINE_SETTINGS)
+
+
+def ignores_account_deadlines(line: LineSettings) -> bool:
+    """True when the line overrides every setting its deadlines depend on: no change of the
+    account's settings moves them."""
+    return all(name in line.values for name in DEADLINE_SETTINGS)
+
+
+def set_by(name: str, line_id: str, line: LineSettings) -> str:
+    """Who set the value of setting `name` that applies on a line, as a reason names it:
+    "line L" when the line overrides it, else "the account"."""
+    return f"line {line_id}" if name in line.values else "the account"
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from events.decisions import AutoClosed, CloseWarning
+from policies.configuration import set_by
 from policies.conversation import closed
 from policies.durations import humanize
 from policies.identity import decision_id
-from policies.state import INACTIVITY, AccountSettings, ClosedBy, Conversation
+from policies.state import INACTIVITY, AccountSettings, ClosedBy, Conversation, LineSettings
 
 
 def deadline_after(last_activity_at: datetime, close_after: timedelta | None) -> datetime | None:
@@ -124,9 +125,17 @@ def is_due(conversation: Conversation, settings: AccountSettings, now: datetime)
 
 
 def auto_close(
-    conversation: Conversation, settings: AccountSettings, now: datetime
+    conversation: Conversation,
+    settings: AccountSettings,
+    now: datetime,
+    *,
+    line: LineSettings | None = None,
 ) -> tuple[Conversation, AutoClosed] | None:
-    """Close an open conversation idle for the account's setting; None if it must stay open.
+    """Close an open conversation idle for its setting; None if it must stay open.
+
+    `settings` are those that apply on the conversation's line (policies.configuration
+    .effective); `line` holds that line's overrides, so the reason names who set the close
+    setting (the line or the account).
 
     The decision id is derived from the conversation and its last activity, so one idle period
     can be closed at most once, however many sweeps see it. `status_changed_at` stays at the
@@ -156,7 +165,9 @@ def auto_close(
         account_id=conversation.account_id,
         decided_at=now,
         reason=(
-            f"no action for {humanize(idle)}; the account closes conversations after "
+            f"no action for {humanize(idle)}; "
+            f"{set_by('inactivity_close_after', conversation.line_id, line or LineSettings())} "
+            "closes conversations after "
             f"{humanize(settings.inactivity_close_after)} without action"
         ),
         conversation_id=conversation.conversation_id,

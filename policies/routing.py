@@ -19,12 +19,13 @@ they are dated, as before. Open only through activity seen before any `opened` m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from events.decisions import ContactRouted, Route
 from events.models import ContactInbound
+from policies.configuration import set_by
 from policies.durations import humanize
 from policies.identity import decision_id
 from policies.state import AccountSettings, Agent, ClosedBy, Conversation, LineOwner, Status
@@ -74,7 +75,9 @@ def route_inbound(
 ) -> ContactRouted:
     """Route one inbound contact.
 
-    `conversations` are the contact's conversations on the inbound line; `agents` maps agent
+    `settings` are those that apply on the inbound line (policies.configuration.effective);
+    `line.overrides` says which of them the line set, for the reason. `conversations` are the
+    contact's conversations on the inbound line; `agents` maps agent
     ids to what is known of them (an agent not in it is active, online, unlimited). The
     window is measured to the time the contact wrote (`inbound.occurred_at`); `now` is when
     convlife decided.
@@ -111,7 +114,8 @@ def route_inbound(
         )
 
     previous = last_closed(conversations)
-    why_new = _why_not_previous_agent(inbound, previous, settings, agents)
+    window_of = _window_of(inbound.line_id, line)
+    why_new = _why_not_previous_agent(inbound, previous, settings, agents, window_of)
     if why_new is None:
         assert previous is not None
         assert previous.closed_at is not None
@@ -121,25 +125,27 @@ def route_inbound(
             f"agent {previous.closing_agent_id} closed conversation {previous.conversation_id} "
             f"with reason {previous.close_reason!r} "
             f"{_when_closed(previous.closed_at, inbound.occurred_at)}, "
-            f"within the {humanize(settings.reassignment_window)} reassignment window",
+            f"within {window_of(settings.reassignment_window)}",
             agent_id=previous.closing_agent_id,
         )
+    line_bot = "bot_enabled" in line.overrides.values
+    bot = f"the bot of line {inbound.line_id}" if line_bot else "the bot"
     if settings.bot_enabled:
-        return routed(Route.BOT, f"new contact ({why_new}); the bot is on")
+        return routed(Route.BOT, f"new contact ({why_new}); {bot} is on")
     if line.agent_id is not None:
         return routed(
             Route.LINE_OWNER,
-            f"new contact ({why_new}); the bot is off and agent {line.agent_id} owns the line",
+            f"new contact ({why_new}); {bot} is off and agent {line.agent_id} owns the line",
             agent_id=line.agent_id,
         )
     if line.group_id is not None:
         return routed(
             Route.LINE_OWNER,
-            f"new contact ({why_new}); the bot is off and group {line.group_id} owns the line",
+            f"new contact ({why_new}); {bot} is off and group {line.group_id} owns the line",
             group_id=line.group_id,
         )
     return routed(
-        Route.UNASSIGNED, f"new contact ({why_new}); the bot is off and the line has no owner"
+        Route.UNASSIGNED, f"new contact ({why_new}); {bot} is off and the line has no owner"
     )
 
 
@@ -148,6 +154,7 @@ def _why_not_previous_agent(
     previous: Conversation | None,
     settings: AccountSettings,
     agents: Mapping[str, Agent],
+    window_of: Callable[[timedelta | None], str],
 ) -> str | None:
     """Why the contact does not go back to the previous agent; None if it does."""
     if previous is None or previous.closed_at is None:
@@ -157,15 +164,31 @@ def _why_not_previous_agent(
     if not previous.close_reason:
         return f"conversation {previous.conversation_id} was closed without a close reason"
     if settings.reassignment_window is None:
-        return "the account has no reassignment window"
+        return f"{window_of(None)} has no reassignment window"
     if _window_over(inbound.occurred_at, previous.closed_at, settings.reassignment_window):
         return (
-            f"the {humanize(settings.reassignment_window)} reassignment window after "
+            f"{window_of(settings.reassignment_window)} after "
             f"conversation {previous.conversation_id} is over"
         )
     if not agents.get(previous.closing_agent_id, Agent()).active:
         return f"agent {previous.closing_agent_id} is no longer active"
     return None
+
+
+def _window_of(line_id: str, line: LineOwner) -> Callable[[timedelta | None], str]:
+    """How a reason names the reassignment window: the account's ("the 2h reassignment
+    window"), or the line's when it overrides it ("the 2h reassignment window of line L");
+    for no window, who has none ("the account", "line L")."""
+    who = set_by("reassignment_window", line_id, line.overrides)
+
+    def named(window: timedelta | None) -> str:
+        if window is None:
+            return who
+        if who == "the account":
+            return f"the {humanize(window)} reassignment window"
+        return f"the {humanize(window)} reassignment window of {who}"
+
+    return named
 
 
 def _when_closed(closed_at: datetime, wrote_at: datetime) -> str:

@@ -1,15 +1,15 @@
-"""Close deadlines: recomputed when an account's setting changes, and the sweep that warns and
-closes."""
+"""Close deadlines: recomputed when an account's or a line's settings change, and the sweep
+that warns and closes."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from redis.exceptions import RedisError
 from sqlalchemy.engine import Connection
@@ -17,8 +17,9 @@ from sqlalchemy.engine import Connection
 from events.decisions import AutoClosed, CloseWarning
 from events.names import HEARTBEAT_KEY, SWEEP_FAILURES_KEY
 from events.parsing import storable
+from policies.configuration import effective, ignores_account_deadlines, overrides_deadlines
 from policies.inactivity import auto_close, next_check, warn
-from policies.state import AccountSettings, Conversation
+from policies.state import AccountSettings, Conversation, LineSettings
 from service import counters, logs
 from service.runtime import Runtime
 from store import configuration, conversations, outbox
@@ -33,18 +34,55 @@ def reschedule_account(connection: Connection, account_id: str, settings: Accoun
     """Give every open conversation of the account the next check its new settings imply
     (`policies.inactivity.next_check`: the warning time or the close deadline).
 
+    Conversations on a line that overrides a deadline setting get the next check of the line's
+    effective settings (policies.configuration.effective), and none at all is rewritten on a
+    line that overrides every one of them: the account's change does not move its deadlines.
     A shorter setting can make many conversations due at once; the sweep then warns and closes
     them in batches. Returns how many conversations were rescheduled.
     """
+    overriding = {
+        line_id: overrides
+        for line_id, overrides in configuration.line_overrides(connection, account_id).items()
+        if overrides_deadlines(overrides)
+    }
+    total = _reschedule(connection, account_id, settings, except_lines=overriding)
+    for line_id, overrides in sorted(overriding.items()):
+        if not ignores_account_deadlines(overrides):
+            line_settings = effective(settings, overrides)
+            total += reschedule_line(connection, account_id, line_id, line_settings)
+    return total
+
+
+def reschedule_line(
+    connection: Connection, account_id: str, line_id: str, settings: AccountSettings
+) -> int:
+    """Give every open conversation on one line the deadline `settings` imply (the line's
+    effective settings); returns how many were rescheduled."""
+    return _reschedule(connection, account_id, settings, line_id=line_id)
+
+
+def _reschedule(
+    connection: Connection,
+    account_id: str,
+    settings: AccountSettings,
+    *,
+    line_id: str | None = None,
+    except_lines: Collection[str] = (),
+) -> int:
+    where: dict[str, Any] = {"line_id": line_id, "except_lines": except_lines}
     in_one_statement = conversations.reschedule_open(
-        connection, account_id, settings.inactivity_close_after, settings.close_warning_before
+        connection,
+        account_id,
+        settings.inactivity_close_after,
+        settings.close_warning_before,
+        **where,
     )
     if in_one_statement is not None:
         return in_one_statement
     after: str | None = None
     total = 0
     while True:
-        page = conversations.open_of_account(connection, account_id, after, _PAGE)
+        page = conversations.open_of_account(connection, account_id, after, _PAGE, **where)
         if not page:
             return total
         conversations.save(connection, {key_of(c): (c, next_check(c, settings)) for c in page})
@@ -82,12 +120,16 @@ def close_due(runtime: Runtime, now: datetime) -> SweepBatch:
             {c.account_id for c in claimed.conversations},
             settings.default_account_settings,
         )
+        by_line = configuration.line_owners(
+            connection, {(c.account_id, c.line_id) for c in claimed.conversations}
+        )
         changed: dict[ConversationKey, tuple[Conversation, datetime | None]] = {}
         decisions: dict[ConversationKey, AutoClosed | CloseWarning] = {}
         for conversation in claimed.conversations:
             key = key_of(conversation)
             try:
-                changed[key], decision = _decide(conversation, by_account[key[0]], now)
+                overrides = by_line[(conversation.account_id, conversation.line_id)].overrides
+                changed[key], decision = _decide(conversation, by_account[key[0]], overrides, now)
             except Exception as error:
                 if not conversations.is_row_fault(error):
                     raise
@@ -102,11 +144,12 @@ def close_due(runtime: Runtime, now: datetime) -> SweepBatch:
 
 
 def _decide(
-    conversation: Conversation, settings: AccountSettings, now: datetime
+    conversation: Conversation, account: AccountSettings, line: LineSettings, now: datetime
 ) -> tuple[tuple[Conversation, datetime | None], AutoClosed | CloseWarning | None]:
+    settings = effective(account, line)
     # The close first: past the deadline a warning would come too late to act on (a sweep
     # that was down, a setting that moved the deadline into the past), so it closes unwarned.
-    closing = auto_close(conversation, settings, now)
+    closing = auto_close(conversation, settings, now, line=line)
     if closing is not None:
         closed, decision = closing
         return (closed, None), decision

@@ -21,7 +21,7 @@ from policies.batch import Decided, decide
 from policies.clock import from_the_future
 from policies.conversation import apply_event
 from service import logs
-from service.deadlines import reschedule_account
+from service.deadlines import reschedule_account, reschedule_line
 from service.runtime import Runtime
 from store import batch, configuration, conversations, idempotency, outbox
 
@@ -94,13 +94,18 @@ def claim_fresh(connection: Connection, events: list[Event], now: datetime) -> l
 
 def save(connection: Connection, decided: Decided) -> None:
     """The write phase: configuration rows, conversations with their deadlines, and the new
-    deadlines of every open conversation of an account whose close setting changed."""
+    deadlines of every open conversation of an account or a line whose deadline settings
+    changed (after the line rows: an account's reschedule reads the lines' overrides)."""
     configuration.save_account_rows(connection, decided.accounts)
     configuration.save_line_rows(connection, decided.lines)
     configuration.save_agent_rows(connection, decided.agents)
     conversations.save(connection, decided.conversations)
     for account_id, account_settings in decided.rescheduled.items():
         reschedule_account(connection, account_id, account_settings)
+    # A line changed in the same batch as its account is rescheduled twice: the same result,
+    # and too rare to be worth telling apart.
+    for (account_id, line_id), line_settings in sorted(decided.rescheduled_lines.items()):
+        reschedule_line(connection, account_id, line_id, line_settings)
 
 
 def save_outcome(

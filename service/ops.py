@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,7 +23,7 @@ from events import durations
 from events.names import WORKER_DEFAULTS_KEY
 from events.parsing import InvalidEvent, parse_event
 from events.publish import publish
-from policies.state import AccountSettings
+from policies.state import AccountSettings, LineSettings
 from service.deadlines import reschedule_account
 from service.errors import NotMigrated, RedisUnreachable, mask
 from service.preflight import check_broker_eviction
@@ -113,10 +113,20 @@ def migrate(settings: Settings) -> None:
 
 @dataclass(frozen=True)
 class AccountView:
-    """An account's settings as the workers apply them, and where they come from."""
+    """An account's settings as the workers apply them, and where they come from; and the
+    settings each of its lines overrides (only lines that override any), by line id."""
 
     settings: AccountSettings
     source: str
+    lines: dict[str, LineSettings] = field(default_factory=dict)
+
+
+def overrides_shown(overrides: LineSettings) -> dict[str, Any]:
+    """A line's overrides as `line.updated` carries them (durations ISO 8601, null: Never or
+    off); a setting left out inherits the account's value."""
+    stored = configuration.overrides_json(overrides)
+    shown: dict[str, Any] = {} if stored is None else json.loads(stored)
+    return shown
 
 
 def publish_worker_defaults(settings: Settings, now: datetime) -> None:
@@ -167,7 +177,8 @@ def account_view(settings: Settings, account_id: str) -> AccountView:
     unset = AccountSettings()
     with store_session(settings) as engine, engine.connect() as connection:
         found = configuration.account_settings(connection, [account_id], unset)[account_id]
-    return _applied(settings, found, unset)
+        lines = configuration.line_overrides(connection, account_id)
+    return replace(_applied(settings, found, unset), lines=dict(sorted(lines.items())))
 
 
 def conversation_view(
@@ -259,7 +270,8 @@ def dead_letters_replay(settings: Settings, dead_letter_id: int, fixed: str | No
 
 
 def reindex(settings: Settings, progress: TextIO = sys.stderr) -> int:
-    """Recompute every open conversation's deadline from its account's current settings.
+    """Recompute every open conversation's deadline from its current settings (its account's,
+    with its line's overrides).
 
     Needed after changing CONVLIFE_DEFAULT_INACTIVITY_CLOSE_AFTER (accounts never configured
     follow the default). convlife keeps no Redis index: the database column is the index, so

@@ -26,16 +26,21 @@ def load(connection: Connection, events: list[Event], default: AccountSettings) 
     """Lock and read what deciding `events` needs; `default` is an unset account's settings."""
     activity = [e for e in events if isinstance(e, ConversationEvent)]
     inbound = [e for e in events if isinstance(e, ContactInbound)]
+    line_updates = [e for e in events if isinstance(e, LineUpdated)]
+    # A line update may reschedule the line's open conversations: like a settings change, it
+    # must not commit alongside a batch writing one of them with the line's old overrides.
     configuration.lock_accounts(
         connection,
-        changing={e.account_id for e in events if isinstance(e, AccountSettingsUpdated)},
+        changing={
+            e.account_id for e in events if isinstance(e, AccountSettingsUpdated | LineUpdated)
+        },
         reading={e.account_id for e in [*activity, *inbound]},
     )
     accounts = configuration.lock_account_rows(
         connection, {e.account_id for e in events if isinstance(e, AccountSettingsUpdated)}, default
     )
     lines = configuration.lock_line_rows(
-        connection, {(e.account_id, e.line_id) for e in events if isinstance(e, LineUpdated)}
+        connection, {(e.account_id, e.line_id) for e in line_updates}
     )
     agents = configuration.lock_agent_rows(
         connection, {(e.account_id, e.agent_id) for e in events if isinstance(e, AgentUpdated)}
@@ -48,9 +53,15 @@ def load(connection: Connection, events: list[Event], default: AccountSettings) 
         lines=lines,
         agents=agents,
         settings=configuration.account_settings(
-            connection, {e.account_id for e in [*activity, *inbound]}, default
+            connection, {e.account_id for e in [*activity, *inbound, *line_updates]}, default
         ),
-        owners=configuration.line_owners(connection, {(e.account_id, e.line_id) for e in inbound}),
+        # Every line whose settings a decision of the batch reads: routing reads the inbound
+        # line's, deadlines the line of each conversation the batch changes.
+        owners=configuration.line_owners(
+            connection,
+            {(e.account_id, e.line_id) for e in [*activity, *inbound]}
+            | {(c.account_id, c.line_id) for c in states.values()},
+        ),
         agent_states=configuration.agent_states(
             connection, agents_routing_may_ask(states, activity)
         ),

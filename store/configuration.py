@@ -139,6 +139,18 @@ def line_owners(
     return found
 
 
+def line_overrides(connection: Connection, account_id: str) -> dict[str, LineSettings]:
+    """The overrides of each line of the account that has any, by line id (an account has few
+    lines: read whole)."""
+    rows = connection.execute(
+        select(lines.c.line_id, lines.c.overrides).where(
+            lines.c.account_id == account_id, lines.c.overrides.is_not(None)
+        )
+    )
+    found = {row.line_id: overrides_of(row.overrides) for row in rows}
+    return {line_id: overrides for line_id, overrides in found.items() if overrides.values}
+
+
 def agent_states(
     connection: Connection, keys: Collection[tuple[str, str]]
 ) -> dict[tuple[str, str], Agent]:

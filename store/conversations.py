@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Interval, and_, bindparam, case, literal, null, select, update
+from sqlalchemy import ColumnElement, Interval, and_, bindparam, case, literal, null, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
@@ -275,12 +275,19 @@ def quarantine(connection: Connection, keys: Collection[ConversationKey]) -> Non
 
 
 def open_of_account(
-    connection: Connection, account_id: str, after: str | None, limit: int
+    connection: Connection,
+    account_id: str,
+    after: str | None,
+    limit: int,
+    *,
+    line_id: str | None = None,
+    except_lines: Collection[str] = (),
 ) -> list[Conversation]:
-    """A page of the account's open conversations, in id order, after id `after`."""
+    """A page of the account's open conversations, in id order, after id `after`; only those
+    on `line_id` when given, and none on the lines in `except_lines`."""
     statement = (
         select(table)
-        .where(table.c.account_id == account_id, table.c.status == Status.OPEN.value)
+        .where(*_open_where(account_id, line_id, except_lines))
         .order_by(table.c.conversation_id)
         .limit(limit)
         .with_for_update()
@@ -295,11 +302,15 @@ def reschedule_open(
     account_id: str,
     close_after: timedelta | None,
     warning_before: timedelta | None = None,
+    *,
+    line_id: str | None = None,
+    except_lines: Collection[str] = (),
 ) -> int | None:
-    """Set every open conversation's next check of the account (`policies.inactivity.
-    next_check`: the warning time while one is due, else last activity + close_after), in one
-    statement; returns how many, or None where the database cannot do the arithmetic (SQLite
-    keeps datetimes as text): the caller then pages through them itself."""
+    """Set the next check of every open conversation of the account (only those on `line_id`
+    when given, none on `except_lines`): `policies.inactivity.next_check`, the warning time
+    while one is due, else last activity + close_after; in one statement. Returns how many, or
+    None where the database cannot do the arithmetic (SQLite keeps datetimes as text): the
+    caller then pages through them itself."""
     if connection.dialect.name != "postgresql":
         return None
     if close_after is None:
@@ -324,10 +335,21 @@ def reschedule_open(
             )
     result = connection.execute(
         update(table)
-        .where(table.c.account_id == account_id, table.c.status == Status.OPEN.value)
+        .where(*_open_where(account_id, line_id, except_lines))
         .values(close_due_at=due)
     )
     return result.rowcount
+
+
+def _open_where(
+    account_id: str, line_id: str | None, except_lines: Collection[str]
+) -> list[ColumnElement[bool]]:
+    where = [table.c.account_id == account_id, table.c.status == Status.OPEN.value]
+    if line_id is not None:
+        where.append(table.c.line_id == line_id)
+    if except_lines:
+        where.append(table.c.line_id.not_in(sorted(except_lines)))
+    return where
 
 
 def get(

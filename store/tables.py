@@ -108,6 +108,16 @@ conversations = Table(
     ),
     # Settings preview and per-line rescheduling: an account's (or a line's) open
     # conversations by last activity, counted from the index alone.
+    # Per-line rescheduling: a line's open conversations, in id order, without reading the
+    # account's others.
+    Index(
+        "ix_conversations_open_line",
+        "account_id",
+        "line_id",
+        "conversation_id",
+        postgresql_where=text("status = 'open'"),
+        sqlite_where=text("status = 'open'"),
+    ),
     Index(
         "ix_conversations_open_activity",
         "account_id",

@@ -7,15 +7,16 @@ come from the same reads, here, so the two never disagree.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from policies.configuration import effective
 from policies.inactivity import close_deadline, warning_at
-from policies.state import AccountSettings, Conversation
+from policies.state import AccountSettings, Conversation, LineSettings
 from store import configuration, conversations
 from store.tables import decisions
 
@@ -23,18 +24,26 @@ from store.tables import decisions
 @dataclass(frozen=True)
 class ConversationView:
     """A conversation, its stored next check (UTC, None: never; the close deadline, or the
-    close warning's time while one is pending), its account's settings and every decision made
-    about it, oldest first (each the decision's JSON, with `reason`)."""
+    close warning's time while one is pending), its account's settings, the settings its line
+    overrides (what applies is `settings`) and every decision made about it, oldest first
+    (each the decision's JSON, with `reason`)."""
 
     state: Conversation
     close_due_at: datetime | None
     account: AccountSettings
     decisions: list[dict[str, Any]]
+    line: LineSettings = field(default_factory=LineSettings)
+
+    @property
+    def settings(self) -> AccountSettings:
+        """The settings that apply to the conversation: its account's, with its line's
+        overrides."""
+        return effective(self.account, self.line)
 
     @property
     def warning_pending(self) -> bool:
         """Whether the stored next check is this idle period's close warning."""
-        warn_at = warning_at(self.state, self.account)
+        warn_at = warning_at(self.state, self.settings)
         return (
             self.close_due_at is not None
             and warn_at is not None
@@ -48,7 +57,7 @@ class ConversationView:
         """When it closes unless there is activity (UTC; None: never): the stored next check,
         or, while that is the warning's, the deadline the settings give after it."""
         if self.warning_pending:
-            return close_deadline(self.state, self.account)
+            return close_deadline(self.state, self.settings)
         return self.close_due_at
 
 
@@ -76,5 +85,8 @@ def conversation_view(
         return None
     state, due = found
     account = configuration.account_settings(connection, [account_id], default)[account_id]
+    line = configuration.line_owners(connection, [(account_id, state.line_id)])
     history = conversation_decisions(connection, account_id, conversation_id)
-    return ConversationView(state, due, account, history)
+    return ConversationView(
+        state, due, account, history, line[(account_id, state.line_id)].overrides
+    )

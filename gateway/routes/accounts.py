@@ -22,7 +22,7 @@ from gateway.auth import SignedBody
 from gateway.context import Gateway, gateway_of
 from gateway.enqueue import BrokerUnavailable
 from policies.state import AccountSettings
-from service.ops import parse_duration
+from service.ops import overrides_shown, parse_duration
 from store import configuration
 from store.views import ConversationView, conversation_view
 
@@ -53,6 +53,14 @@ class SettingsOut(BaseModel):
     bot_enabled: bool
 
 
+class AccountSettingsOut(SettingsOut):
+    lines: dict[str, dict[str, Any]] = Field(
+        description="each line that overrides settings, by line id: the settings it overrides, "
+        "as line.updated carries them (null: Never / off for the line); every other setting "
+        "of the line is the account's"
+    )
+
+
 class ConversationOut(BaseModel):
     account_id: str
     conversation_id: str
@@ -72,6 +80,10 @@ class ConversationOut(BaseModel):
         default=None, description="when this idle period's close warning went out (UTC)"
     )
     account_settings: SettingsOut
+    line_overrides: dict[str, Any] = Field(
+        description="the settings the conversation's line overrides, as line.updated carries "
+        "them (null: Never / off); the other settings that apply are account_settings"
+    )
     decisions: list[dict[str, Any]] = Field(
         description="every decision about it, oldest first, as published (with its reason)"
     )
@@ -100,18 +112,22 @@ def get_conversation(
 
 @router.get(
     "/{account_id}/settings",
-    summary="An account's settings (the defaults if never configured)",
-    response_model=SettingsOut,
+    summary="An account's settings (the defaults if never configured) and its lines' overrides",
+    response_model=AccountSettingsOut,
     responses=_UNAUTHORIZED,
 )
 def get_settings(
     account_id: str, _body: SignedBody, gateway: Annotated[Gateway, Depends(gateway_of)]
-) -> SettingsOut:
+) -> AccountSettingsOut:
     with gateway.engine.connect() as connection:
         account = configuration.account_settings(
             connection, [account_id], gateway.settings.default_account_settings
         )[account_id]
-    return _settings_out(account_id, account)
+        lines = configuration.line_overrides(connection, account_id)
+    return AccountSettingsOut(
+        **_settings_out(account_id, account).model_dump(),
+        lines={line_id: overrides_shown(lines[line_id]) for line_id in sorted(lines)},
+    )
 
 
 class SettingsChange(BaseModel):
@@ -254,5 +270,6 @@ def _conversation_out(view: ConversationView) -> ConversationOut:
         close_warning_due_at=view.close_due_at if view.warning_pending else None,
         close_warned_at=state.close_warned_at,
         account_settings=_settings_out(state.account_id, view.account),
+        line_overrides=overrides_shown(view.line),
         decisions=view.decisions,
     )

@@ -83,6 +83,7 @@ def test_events_posted_over_http_are_decided_and_readable_over_http(
         "inactivity_close_after_seconds": 2.0,
         "reassignment_window_seconds": 3600.0,
         "bot_enabled": False,
+        "lines": {},
     }
     since = service.stream_position()
     dead_since = service.stream_position("convlife:dead-letters")

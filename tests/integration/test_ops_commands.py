@@ -38,6 +38,7 @@ def test_settings_set_goes_through_ingest_and_settings_show_reads_it(service: Se
         "bot_enabled": True,
         "source": "set for this account (account.settings_updated)",
         "store": service.database_url,  # no password in the test URLs: nothing masked
+        "lines": {},  # no line overrides a setting
     }
 
 

@@ -5,8 +5,8 @@ business hours
   window_counts_business_hours;
 - lines: overrides (JSON of the settings the line overrides);
 - agents: presence, capacity;
-- conversations: close_warned_at; indexes for counting an agent's open conversations and an
-  account's open conversations by last activity.
+- conversations: close_warned_at; indexes for counting an agent's open conversations, an
+  account's open conversations by last activity, and for paging a line's open conversations.
 
 Revision ID: 0008
 Revises: 0007
@@ -60,6 +60,13 @@ def upgrade() -> None:
         sqlite_where=sa.text(_OPEN),
     )
     op.create_index(
+        "ix_conversations_open_line",
+        "conversations",
+        ["account_id", "line_id", "conversation_id"],
+        postgresql_where=sa.text(_OPEN),
+        sqlite_where=sa.text(_OPEN),
+    )
+    op.create_index(
         "ix_conversations_open_activity",
         "conversations",
         ["account_id", "last_activity_at", "line_id"],
@@ -70,6 +77,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_conversations_open_activity", table_name="conversations")
+    op.drop_index("ix_conversations_open_line", table_name="conversations")
     op.drop_index("ix_conversations_open_by_agent", table_name="conversations")
     with op.batch_alter_table("conversations") as batch_op:
         batch_op.drop_column("close_warned_at")
