@@ -43,6 +43,8 @@ def load(connection: Connection, events: list[Event], default: AccountSettings) 
     states = conversations.lock_or_create(
         connection, activity, {(e.account_id, e.contact_id, e.line_id) for e in inbound}
     )
+    # Only a routing decision reads the counts: a batch without inbound contacts skips them.
+    asked = agents_routing_may_ask(states, activity)
     return Loaded(
         accounts=accounts,
         lines=lines,
@@ -51,9 +53,10 @@ def load(connection: Connection, events: list[Event], default: AccountSettings) 
             connection, {e.account_id for e in [*activity, *inbound]}, default
         ),
         owners=configuration.line_owners(connection, {(e.account_id, e.line_id) for e in inbound}),
-        agent_states=configuration.agent_states(
-            connection, agents_routing_may_ask(states, activity)
-        ),
+        agent_states=configuration.agent_states(connection, asked),
+        # Counted after the batch's new conversations are created and its conversations
+        # locked: `decide` moves these counts from `states` as loaded.
+        open_assigned=conversations.open_assigned(connection, asked if inbound else ()),
         conversations=states,
     )
 
@@ -61,7 +64,8 @@ def load(connection: Connection, events: list[Event], default: AccountSettings) 
 def agents_routing_may_ask(
     states: dict[ConversationKey, Conversation], activity: list[ConversationEvent]
 ) -> set[AgentKey]:
-    """Every agent whose active flag a routing decision of this batch may need.
+    """Every agent whose state (active, presence, capacity, open count) a routing decision of
+    this batch may need.
 
     A decision asks about the agent who closed the contact's last conversation, as that
     conversation stands when the contact writes, which may be after this batch's own events
