@@ -43,7 +43,6 @@ def load(connection: Connection, events: list[Event], default: AccountSettings) 
     states = conversations.lock_or_create(
         connection, activity, {(e.account_id, e.contact_id, e.line_id) for e in inbound}
     )
-    # Only a routing decision reads the counts: a batch without inbound contacts skips them.
     asked = agents_routing_may_ask(states, activity)
     return Loaded(
         accounts=accounts,
@@ -55,7 +54,8 @@ def load(connection: Connection, events: list[Event], default: AccountSettings) 
         owners=configuration.line_owners(connection, {(e.account_id, e.line_id) for e in inbound}),
         agent_states=configuration.agent_states(connection, asked),
         # Counted after the batch's new conversations are created and its conversations
-        # locked: `decide` moves these counts from `states` as loaded.
+        # locked: `decide` moves these counts from `states` as loaded. Only a routing decision
+        # reads them: a batch without inbound contacts skips the statement.
         open_assigned=conversations.open_assigned(connection, asked if inbound else ()),
         conversations=states,
     )
