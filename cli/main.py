@@ -180,6 +180,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     account.add_argument("--bot", choices=["on", "off"], help="set: the bot flow")
     account.add_argument(
+        "--route-to-away-agents",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="set: whether a returning contact goes back to an agent who is away",
+    )
+    account.add_argument(
         "--json", action="store_true", help="show: one JSON object, durations in ISO 8601"
     )
 
@@ -472,6 +478,7 @@ def _settings_line(line_id: str, account: AccountSettings, line: LineSettings) -
         "reassignment_window": f"reassignment window {_human(applied.reassignment_window)}",
         "bot_enabled": f"bot {'on' if applied.bot_enabled else 'off'}",
         "close_warning_before": f"close warning {_warning_setting(applied.close_warning_before)}",
+        "route_to_away_agents": f"route to away agents {_yes_no(applied.route_to_away_agents)}",
     }
     if not line.values:
         return f"  account settings: {', '.join(shown.values())}"
@@ -562,6 +569,10 @@ def _warning_setting(before: timedelta | None) -> str:
     return "none" if before is None else f"{humanize(before)} before the close"
 
 
+def _yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
 def _human(duration: timedelta | None) -> str:
     return "never" if duration is None else humanize(duration)
 
@@ -573,12 +584,28 @@ def _gateway(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _settings(settings: Settings, args: argparse.Namespace) -> int:
-    changes = {"--close-after": args.close_after, "--window": args.window, "--bot": args.bot}
+    away = args.route_to_away_agents
+    changes = {
+        "--close-after": args.close_after,
+        "--window": args.window,
+        "--bot": args.bot,
+        "--route-to-away-agents" if away else "--no-route-to-away-agents": away,
+    }
     given = [flag for flag, value in changes.items() if value is not None]
     if args.action == "set":
         if not given:
-            raise UsageError("settings set needs at least one of --close-after, --window, --bot")
-        event = ops.settings_set(settings, args.account_id, args.close_after, args.window, args.bot)
+            raise UsageError(
+                "settings set needs at least one of --close-after, --window, --bot, "
+                "--[no-]route-to-away-agents"
+            )
+        event = ops.settings_set(
+            settings,
+            args.account_id,
+            args.close_after,
+            args.window,
+            args.bot,
+            route_to_away_agents=away,
+        )
         print(f"published {json.dumps(event)}")
         return 0
     if given:
@@ -591,6 +618,7 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
             "inactivity_close_after": ops.iso_duration(account.inactivity_close_after),
             "reassignment_window": ops.iso_duration(account.reassignment_window),
             "bot_enabled": account.bot_enabled,
+            "route_to_away_agents": account.route_to_away_agents,
             "source": view.source,
             "store": ops.store_name(settings),
             # Only the lines that override a setting; the others follow the account.
@@ -604,6 +632,7 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
     print(f"  close after: {_human(account.inactivity_close_after)}")
     print(f"  reassignment window: {_human(account.reassignment_window)}")
     print(f"  bot: {'on' if account.bot_enabled else 'off'}")
+    print(f"  route to away agents: {_yes_no(account.route_to_away_agents)}")
     if view.lines:
         print("  lines that override settings (the rest of each line follows the account):")
     for line_id, overrides in view.lines.items():

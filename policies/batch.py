@@ -64,6 +64,9 @@ class Loaded:
     settings it overrides (a line never configured: no owner, no overrides)."""
     agent_states: dict[AgentKey, Agent]
     """Each known agent a routing decision of the batch may ask about (unknown: left out)."""
+    open_assigned: dict[AgentKey, int]
+    """How many open conversations are assigned to each agent a routing decision of the batch
+    may ask about (every one of them, 0 included), counted with `conversations` as loaded."""
     conversations: dict[ConversationKey, Conversation]
     """The conversations the batch's events name (new ones as first seen), and every
     conversation of each contact who writes, on the line it writes on."""
@@ -92,6 +95,9 @@ class Decided:
     """Lines whose effective deadline settings changed (their overrides, or the account's
     settings they inherit), with those settings: their open conversations get new next checks."""
     decisions: list[AutoClosed | ContactRouted] = field(default_factory=list)
+    open_assigned: dict[AgentKey, int] = field(default_factory=dict)
+    """`Loaded.open_assigned` as the batch leaves it (what a routing after its last event
+    would see)."""
 
 
 ApplyEvent = Callable[[Conversation | None, ConversationEvent], Conversation]
@@ -121,6 +127,9 @@ def decide(
         if moves_deadlines(before, after):
             decided.rescheduled_lines[key] = after
     known = loaded.agent_states | {key: row.value for key, row in decided.agents.items()}
+    # Capacity counts follow the batch's own events: an open, transfer or close earlier in the
+    # batch changes what a later routing of the same batch sees.
+    open_assigned = dict(loaded.open_assigned)
 
     states = dict(loaded.conversations)
     by_contact_line: dict[tuple[str, str, str], set[ConversationKey]] = defaultdict(set)
@@ -143,6 +152,11 @@ def decide(
                     if account == event.account_id
                 },
                 now,
+                open_assigned={
+                    agent: count
+                    for (account, agent), count in open_assigned.items()
+                    if account == event.account_id
+                },
             )
             decided.decisions.append(decision)
             touched = touched_conversation(decision)
@@ -151,14 +165,35 @@ def decide(
                 states[key] = changed[key] = touch(states[key], event.occurred_at)
         else:
             key = (event.account_id, event.conversation_id)
-            states[key] = changed[key] = apply(states.get(key), event)
+            was = states.get(key)
+            states[key] = changed[key] = apply(was, event)
+            _recount(open_assigned, was, states[key])
             not_yet.discard(key)
             by_contact_line[(event.account_id, event.contact_id, event.line_id)].add(key)
     decided.conversations = {
         key: (state, next_check(state, applied(state.account_id, state.line_id)))
         for key, state in changed.items()
     }
+    decided.open_assigned = open_assigned
     return decided
+
+
+def _assigned_open(state: Conversation | None) -> AgentKey | None:
+    if state is None or not state.is_open or state.assignee_agent_id is None:
+        return None
+    return (state.account_id, state.assignee_agent_id)
+
+
+def _recount(counts: dict[AgentKey, int], before: Conversation | None, after: Conversation) -> None:
+    """Move a conversation's place in the open counts from its state before an event to its
+    state after (only agents counted at load: the others no routing asks about)."""
+    was, now = _assigned_open(before), _assigned_open(after)
+    if was == now:
+        return
+    if was in counts:
+        counts[was] -= 1
+    if now in counts:
+        counts[now] += 1
 
 
 def _configure(loaded: Loaded, events: list[Event], decided: Decided) -> None:

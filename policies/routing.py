@@ -2,9 +2,12 @@
 
 1. An open conversation on the line keeps the contact where it is (route open_conversation).
 2. Else, if the contact's last conversation on the line was closed by an agent with a close
-   reason, that agent is still active, and the contact writes before closed_at + window, the
+   reason, the contact writes before closed_at + window, and that agent is available, the
    contact goes back to that agent (route previous_agent). At closed_at + window exactly, the
-   window is over.
+   window is over. Available (policies.routing.why_unavailable): active, not offline, not away
+   when the account does not route to away agents, and below capacity (fewer open
+   conversations assigned than the capacity: exactly at capacity is full). An agent never
+   configured is available with no limit.
 3. Else the contact is new: the bot if the account has it on, else the line's owner (an agent
    or a group), else nobody (route unassigned).
 
@@ -28,7 +31,15 @@ from events.models import ContactInbound
 from policies.configuration import set_by
 from policies.durations import humanize
 from policies.identity import decision_id
-from policies.state import AccountSettings, Agent, ClosedBy, Conversation, LineOwner, Status
+from policies.state import (
+    AccountSettings,
+    Agent,
+    ClosedBy,
+    Conversation,
+    LineOwner,
+    Presence,
+    Status,
+)
 
 
 def open_conversation(conversations: Iterable[Conversation]) -> Conversation | None:
@@ -72,15 +83,18 @@ def route_inbound(
     line: LineOwner,
     agents: Mapping[str, Agent],
     now: datetime,
+    *,
+    open_assigned: Mapping[str, int],
 ) -> ContactRouted:
     """Route one inbound contact.
 
     `settings` are those that apply on the inbound line (policies.configuration.effective);
     `line.overrides` says which of them the line set, for the reason. `conversations` are the
-    contact's conversations on the inbound line; `agents` maps agent
-    ids to what is known of them (an agent not in it is active, online, unlimited). The
-    window is measured to the time the contact wrote (`inbound.occurred_at`); `now` is when
-    convlife decided.
+    contact's conversations on the inbound line; `agents` maps agent ids to what is known of
+    them (an agent not in it is active, online, unlimited); `open_assigned` maps agent ids to
+    how many open conversations are assigned to them as the contact writes (an agent not in
+    it has none). The window is measured to the time the contact wrote
+    (`inbound.occurred_at`); `now` is when convlife decided.
     """
     conversations = [
         then
@@ -115,17 +129,23 @@ def route_inbound(
 
     previous = last_closed(conversations)
     window_of = _window_of(inbound.line_id, line)
-    why_new = _why_not_previous_agent(inbound, previous, settings, agents, window_of)
+    why_new = _why_not_previous_agent(inbound, previous, settings, agents, window_of, open_assigned)
     if why_new is None:
         assert previous is not None
         assert previous.closed_at is not None
+        assert previous.closing_agent_id is not None
         assert settings.reassignment_window is not None
         return routed(
             Route.PREVIOUS_AGENT,
             f"agent {previous.closing_agent_id} closed conversation {previous.conversation_id} "
             f"with reason {previous.close_reason!r} "
             f"{_when_closed(previous.closed_at, inbound.occurred_at)}, "
-            f"within {window_of(settings.reassignment_window)}",
+            f"within {window_of(settings.reassignment_window)}"
+            + _availability(
+                previous.closing_agent_id,
+                agents.get(previous.closing_agent_id, Agent()),
+                open_assigned.get(previous.closing_agent_id, 0),
+            ),
             agent_id=previous.closing_agent_id,
         )
     line_bot = "bot_enabled" in line.overrides.values
@@ -155,6 +175,7 @@ def _why_not_previous_agent(
     settings: AccountSettings,
     agents: Mapping[str, Agent],
     window_of: Callable[[timedelta | None], str],
+    open_assigned: Mapping[str, int],
 ) -> str | None:
     """Why the contact does not go back to the previous agent; None if it does."""
     if previous is None or previous.closed_at is None:
@@ -170,8 +191,30 @@ def _why_not_previous_agent(
             f"{window_of(settings.reassignment_window)} after "
             f"conversation {previous.conversation_id} is over"
         )
-    if not agents.get(previous.closing_agent_id, Agent()).active:
-        return f"agent {previous.closing_agent_id} is no longer active"
+    agent_id = previous.closing_agent_id
+    return why_unavailable(
+        agent_id, agents.get(agent_id, Agent()), open_assigned.get(agent_id, 0), settings
+    )
+
+
+def why_unavailable(
+    agent_id: str, agent: Agent, open_assigned: int, settings: AccountSettings
+) -> str | None:
+    """Why `agent` cannot take a contact back now, in words; None if it can.
+
+    `open_assigned` is how many open conversations are assigned to the agent. An agent at its
+    capacity is full (a capacity of 5 allows a sixth only once one of the five closes).
+    """
+    if not agent.active:
+        return f"agent {agent_id} is no longer active"
+    if agent.presence is Presence.OFFLINE:
+        return f"agent {agent_id} is offline"
+    if agent.presence is Presence.AWAY and not settings.route_to_away_agents:
+        return f"agent {agent_id} is away and the account does not route to away agents"
+    if agent.capacity is not None and open_assigned >= agent.capacity:
+        if agent.capacity == 0:
+            return f"agent {agent_id} takes no conversations (capacity 0)"
+        return f"agent {agent_id} has {open_assigned} of {agent.capacity} conversations open"
     return None
 
 
@@ -189,6 +232,17 @@ def _window_of(line_id: str, line: LineOwner) -> Callable[[timedelta | None], st
         return f"the {humanize(window)} reassignment window of {who}"
 
     return named
+
+
+def _availability(agent_id: str, agent: Agent, open_assigned: int) -> str:
+    """What made the agent available, when more than being active counted: away (the account
+    routes to away agents) and the room left below the capacity."""
+    said = []
+    if agent.presence is Presence.AWAY:
+        said.append(f"agent {agent_id} is away and the account routes to away agents")
+    if agent.capacity is not None:
+        said.append(f"agent {agent_id} has {open_assigned} of {agent.capacity} conversations open")
+    return "".join(f"; {part}" for part in said)
 
 
 def _when_closed(closed_at: datetime, wrote_at: datetime) -> str:

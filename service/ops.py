@@ -222,6 +222,8 @@ def settings_set(
     close_after: str | None,
     window: str | None,
     bot: str | None,
+    *,
+    route_to_away_agents: bool | None = None,
 ) -> dict[str, Any]:
     """Publish an `account.settings_updated` with the given fields (the rest unchanged).
 
@@ -239,6 +241,8 @@ def settings_set(
         event["reassignment_window"] = iso_duration(parse_duration(window))
     if bot is not None:
         event["bot_enabled"] = bot.lower() in {"on", "true", "yes", "1"}
+    if route_to_away_agents is not None:
+        event["route_to_away_agents"] = route_to_away_agents
     parse_event(event)  # refuse here what the worker would dead-letter
     publish(event, broker_url=settings.broker_url.get_secret_value())
     return event

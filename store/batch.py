@@ -48,6 +48,7 @@ def load(connection: Connection, events: list[Event], default: AccountSettings) 
     states, created = conversations.lock_or_create(
         connection, activity, {(e.account_id, e.contact_id, e.line_id) for e in inbound}
     )
+    asked = agents_routing_may_ask(states, activity)
     return Loaded(
         accounts=accounts,
         lines=lines,
@@ -62,9 +63,11 @@ def load(connection: Connection, events: list[Event], default: AccountSettings) 
             {(e.account_id, e.line_id) for e in [*activity, *inbound]}
             | {(c.account_id, c.line_id) for c in states.values()},
         ),
-        agent_states=configuration.agent_states(
-            connection, agents_routing_may_ask(states, activity)
-        ),
+        agent_states=configuration.agent_states(connection, asked),
+        # Counted after the batch's new conversations are created and its conversations
+        # locked: `decide` moves these counts from `states` as loaded. Only a routing decision
+        # reads them: a batch without inbound contacts skips the statement.
+        open_assigned=conversations.open_assigned(connection, asked if inbound else ()),
         conversations=states,
         created=frozenset(created),
     )
@@ -73,7 +76,8 @@ def load(connection: Connection, events: list[Event], default: AccountSettings) 
 def agents_routing_may_ask(
     states: dict[ConversationKey, Conversation], activity: list[ConversationEvent]
 ) -> set[AgentKey]:
-    """Every agent whose active flag a routing decision of this batch may need.
+    """Every agent whose state (active, presence, capacity, open count) a routing decision of
+    this batch may need.
 
     A decision asks about the agent who closed the contact's last conversation, as that
     conversation stands when the contact writes, which may be after this batch's own events

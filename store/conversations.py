@@ -8,7 +8,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Interval, and_, bindparam, case, literal, null, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Interval,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    literal_column,
+    null,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
@@ -272,6 +285,46 @@ def quarantine(connection: Connection, keys: Collection[ConversationKey]) -> Non
             .where(table.c.account_id == account_id, table.c.conversation_id == conversation_id)
             .values(close_due_at=None)
         )
+
+
+AgentKey = tuple[str, str]
+"""(account_id, agent_id)"""
+
+_IS_OPEN = table.c.status == literal_column("'open'")
+"""`status = 'open'` as a literal, not a bound parameter: a plan made without the value (a
+generic plan of a statement psycopg has prepared after repeated use) cannot prove a partial
+index's predicate (`WHERE status = 'open'`) from `status = $1`, and would scan."""
+assert Status.OPEN.value == "open"
+
+
+def open_assigned(connection: Connection, keys: Collection[AgentKey]) -> dict[AgentKey, int]:
+    """How many open conversations are assigned to each (account_id, agent_id), 0 included;
+    one statement, served by ix_conversations_open_by_agent."""
+    found = dict.fromkeys(keys, 0)
+    if not found:
+        return found
+    agent_columns = [table.c.account_id, table.c.assignee_agent_id]
+    if connection.dialect.name == "postgresql":
+        # Keys as one JSON record set joined to the index (a row-value IN list would be a
+        # filter over the account's rows; see `lock`).
+        wanted = rows_param("agents", agent_columns)
+        statement = select(*agent_columns, func.count()).join(
+            wanted,
+            and_(
+                table.c.account_id == wanted.c.account_id,
+                table.c.assignee_agent_id == wanted.c.assignee_agent_id,
+            ),
+        )
+        params = {"agents": _json_keys(agent_columns, sorted(found))}
+    else:
+        statement = select(*agent_columns, func.count()).where(
+            tuple_(*agent_columns).in_(sorted(found))
+        )
+        params = {}
+    rows = connection.execute(statement.where(_IS_OPEN).group_by(*agent_columns), params)
+    for row in rows:
+        found[(row[0], row[1])] = int(row[2])
+    return found
 
 
 def open_of_account(

@@ -21,7 +21,10 @@ def env_of(service: Service, **extra: str) -> dict[str, str]:
 def test_settings_set_goes_through_ingest_and_settings_show_reads_it(service: Service) -> None:
     account = new_id("acct")
     done = run_convlife(
-        ["settings", "set", account, "--close-after", "P7D", "--window", "PT24H", "--bot", "on"],
+        [
+            *("settings", "set", account, "--close-after", "P7D", "--window", "PT24H"),
+            *("--bot", "on", "--no-route-to-away-agents"),
+        ],
         env_of(service),
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -36,6 +39,7 @@ def test_settings_set_goes_through_ingest_and_settings_show_reads_it(service: Se
         "inactivity_close_after": "P7D",
         "reassignment_window": "P1D",
         "bot_enabled": True,
+        "route_to_away_agents": False,
         "source": "set for this account (account.settings_updated)",
         "store": service.database_url,  # no password in the test URLs: nothing masked
         "lines": {},  # no line overrides a setting

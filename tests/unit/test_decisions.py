@@ -124,7 +124,9 @@ def test_the_decisions_the_policies_make_round_trip() -> None:
         line_id="sales",
     )
     assert closed.closed_by is ClosedBy.SYSTEM
-    routing = route_inbound(inbound, [closed], AccountSettings(), LineOwner("olga"), {}, T)
+    routing = route_inbound(
+        inbound, [closed], AccountSettings(), LineOwner("olga"), {}, T, open_assigned={}
+    )
     for decision in (closed_decision, routing):
         assert parse_decision(decision.model_dump_json()) == decision
 

@@ -50,6 +50,7 @@ def loaded(account: str, *conversations: Conversation, **rows: Any) -> Loaded:
         settings={account: SETTINGS},
         owners={(account, "line-1"): LineOwner()},
         agent_states={},
+        open_assigned=rows.get("open_assigned", {}),
         conversations={(c.account_id, c.conversation_id): c for c in conversations},
     )
 

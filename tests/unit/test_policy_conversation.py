@@ -493,7 +493,7 @@ def run(steps: list[Step]) -> tuple[Conversation, ContactRouted]:
         contact_id="contact-1",
         line_id="line-1",
     )
-    routed = route_inbound(inbound, [state], settings, LineOwner(), {}, SWEPT_AT)
+    routed = route_inbound(inbound, [state], settings, LineOwner(), {}, SWEPT_AT, open_assigned={})
     return state, routed
 
 

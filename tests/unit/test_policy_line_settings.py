@@ -146,7 +146,13 @@ def closed_by_ana(line_id: str) -> Conversation:
 def route_under(overrides: LineSettings) -> ContactRouted:
     line = LineOwner(group_id="sales", overrides=overrides)
     return route_inbound(
-        inbound_on("l1"), [closed_by_ana("l1")], effective(ACCOUNT, line.overrides), line, {}, T0
+        inbound_on("l1"),
+        [closed_by_ana("l1")],
+        effective(ACCOUNT, line.overrides),
+        line,
+        {},
+        T0,
+        open_assigned={},
     )
 
 
@@ -181,6 +187,7 @@ def loaded_with_line(account: str, overrides: LineSettings, *conversations: Conv
         settings={account: ACCOUNT},
         owners={(account, "l1"): line},
         agent_states={},
+        open_assigned={},
         conversations={(c.account_id, c.conversation_id): c for c in conversations},
     )
 

@@ -99,7 +99,9 @@ def route(
     line: LineOwner = LineOwner(),  # noqa: B008 - frozen value
     active: dict[str, bool] | None = None,
 ):  # type: ignore[no-untyped-def]
-    return route_inbound(inbound(at), conversations, settings, line, agents(active), NOW)
+    return route_inbound(
+        inbound(at), conversations, settings, line, agents(active), NOW, open_assigned={}
+    )
 
 
 def test_an_open_conversation_keeps_the_contact_where_it_is() -> None:
@@ -216,7 +218,13 @@ def test_conversations_of_other_contacts_lines_or_accounts_are_ignored() -> None
 def test_the_decision_is_stable_per_inbound_event_and_carries_its_id() -> None:
     first = route([closed()])
     again = route_inbound(
-        inbound(CLOSED_AT + timedelta(hours=1)), [closed()], WINDOW, LineOwner(), {}, NOW
+        inbound(CLOSED_AT + timedelta(hours=1)),
+        [closed()],
+        WINDOW,
+        LineOwner(),
+        {},
+        NOW,
+        open_assigned={},
     )
     assert first.decision_id == again.decision_id
     assert first.inbound_event_id == "in-1"
@@ -238,7 +246,9 @@ def decide(
     now: datetime = NOW,
 ) -> ContactRouted:
     message = inbound(wrote_at).model_copy(update={"event_id": event_id, "account_id": account})
-    return route_inbound(message, conversations, settings, line, agents(active), now)
+    return route_inbound(
+        message, conversations, settings, line, agents(active), now, open_assigned={}
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,105 @@
+"""`convlife settings set --[no-]route-to-away-agents` and what `settings show` and
+`conversation show` then print, on both stores."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cli import main as cli
+from service import ops
+from service.settings import Settings
+from tests.service.builders import T0, opened
+from tests.support import Service, new_id
+
+
+@pytest.fixture
+def settings(service: Service, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    current = service.runtime.settings
+    monkeypatch.setenv("CONVLIFE_DATABASE_URL", current.database_url.get_secret_value())
+    monkeypatch.setenv("CONVLIFE_BROKER_URL", current.broker_url.get_secret_value())
+    return Settings()
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """What `settings set` publishes, kept here instead of sent (the test ingests it)."""
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(ops, "publish", lambda event, **_: sent.append(event))
+    return sent
+
+
+def run(settings: Settings, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    args = cli._parser().parse_args(argv)
+    code: int = args.command(settings, args)
+    return code, capsys.readouterr().out
+
+
+def test_settings_set_no_route_to_away_agents_sends_only_that_field_and_show_prints_it(
+    service: Service,
+    settings: Settings,
+    published: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    account = new_id("acct")
+    code, _ = run(settings, capsys, "settings", "set", account, "--no-route-to-away-agents")
+    [sent] = published
+    service.ingest(sent, datetime.now(UTC))
+
+    _, text = run(settings, capsys, "settings", "show", account)
+    _, shown = run(settings, capsys, "settings", "show", account, "--json")
+
+    assert code == 0
+    assert sent["route_to_away_agents"] is False
+    assert not {"inactivity_close_after", "reassignment_window", "bot_enabled"} & set(sent)
+    assert "  route to away agents: no\n" in text
+    assert json.loads(shown)["route_to_away_agents"] is False
+
+
+def test_an_account_never_configured_routes_to_away_agents(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, text = run(settings, capsys, "settings", "show", new_id("acct"))
+    assert "  route to away agents: yes\n" in text
+
+
+def test_route_to_away_agents_turns_back_on_with_the_positive_flag(
+    service: Service,
+    settings: Settings,
+    published: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    account = new_id("acct")
+    run(settings, capsys, "settings", "set", account, "--no-route-to-away-agents")
+    run(settings, capsys, "settings", "set", account, "--route-to-away-agents", "--bot", "on")
+    off, on = published
+    # Dated apart, so that the newer one wins whatever the clock's resolution.
+    off["occurred_at"] = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    service.ingest([off, on], datetime.now(UTC))
+
+    _, shown = run(settings, capsys, "settings", "show", account, "--json")
+
+    assert (json.loads(shown)["route_to_away_agents"], json.loads(shown)["bot_enabled"]) == (
+        True,
+        True,
+    )
+
+
+def test_conversation_show_says_whether_the_account_routes_to_away_agents(
+    service: Service,
+    settings: Settings,
+    published: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    account = new_id("acct")
+    run(settings, capsys, "settings", "set", account, "--no-route-to-away-agents")
+    service.ingest(published, datetime.now(UTC))
+    service.ingest(opened(account), T0)
+
+    code, out = run(settings, capsys, "conversation", "show", account, "c1")
+
+    assert code == 0
+    assert "bot off, close warning none, route to away agents no" in out
