@@ -69,7 +69,10 @@ class ContactRouted(_Decision):
     line_id: str
     route: Route
     conversation_id: str | None = Field(
-        default=None, description="The open conversation (route open_conversation)."
+        default=None,
+        description="The open conversation (route open_conversation); for the other routes, "
+        "the conversation the inbound named (where the platform put the message), if it named "
+        "one.",
     )
     agent_id: str | None = None
     group_id: str | None = None

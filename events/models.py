@@ -206,6 +206,13 @@ class ContactInbound(_Event):
     type: Literal["contact.inbound"]
     contact_id: Id
     line_id: Id
+    conversation_id: Id | None = Field(
+        default=None,
+        description="The conversation the platform put this message in, when the message "
+        "itself opened or reopened it (a platform that opens a conversation per inbound contact "
+        "sends it): routing counts that conversation as it was before that open, whatever the "
+        "timestamps. Left out: the message opened nothing, or the platform cannot tell.",
+    )
 
 
 class AccountSettingsUpdated(_Event):

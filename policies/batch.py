@@ -141,9 +141,10 @@ def decide(
     for event in sorted(timeline, key=lambda e: e.occurred_at):
         if isinstance(event, ContactInbound):
             contact_line = (event.account_id, event.contact_id, event.line_id)
+            existing = {key for key in by_contact_line[contact_line] if key not in not_yet}
             decision = route_inbound(
                 event,
-                [states[key] for key in by_contact_line[contact_line] if key not in not_yet],
+                [states[key] for key in existing],
                 applied(event.account_id, event.line_id),
                 owners[(event.account_id, event.line_id)],
                 {
@@ -159,9 +160,10 @@ def decide(
                 },
             )
             decided.decisions.append(decision)
+            # A conversation the inbound names may be one convlife has not heard of yet, or one
+            # of another contact (the platform's mistake): only the contact's own are touched.
             touched = touched_conversation(decision)
-            if touched is not None:
-                key = (event.account_id, touched)
+            if touched is not None and (key := (event.account_id, touched)) in existing:
                 states[key] = changed[key] = touch(states[key], event.occurred_at)
         else:
             key = (event.account_id, event.conversation_id)

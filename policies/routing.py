@@ -18,6 +18,13 @@ current open is dated at or after the inbound counts as it was before that open:
 been opened after its last close and before the contact wrote, else closed by the close the open
 replaced; a conversation with neither (first opened then) does not count. Closes count whenever
 they are dated, as before. Open only through activity seen before any `opened` means open.
+
+When the inbound names the conversation its message opened or reopened (`conversation_id`), the
+platform has said which open the message caused, so the timestamps are not needed for that one:
+while open, it counts as it was before its current open period, whenever that open is dated (closed
+by the close before it, or not at all if it had none); closed again since, its newest close counts
+as any close does. The decision names it (`conversation_id`) unless the route is to another, open
+conversation, so that a consumer acts on the conversation the message is in.
 """
 
 from __future__ import annotations
@@ -54,15 +61,21 @@ def last_closed(conversations: Iterable[Conversation]) -> Conversation | None:
     return max(closed, key=lambda c: (c.closed_at, c.conversation_id), default=None)
 
 
-def as_it_stood(conversation: Conversation, wrote_at: datetime) -> Conversation | None:
+def as_it_stood(
+    conversation: Conversation, wrote_at: datetime, opened_by_inbound: bool = False
+) -> Conversation | None:
     """The conversation as it stood when the contact wrote (UTC), as far as routing needs;
-    None if it did not exist then (see the module docstring)."""
-    opened_at = conversation.status_changed_at
-    if not conversation.is_open or opened_at is None or opened_at < wrote_at:
+    None if it did not exist then (see the module docstring). `opened_by_inbound`: the inbound
+    names this conversation as the one its message opened or reopened."""
+    if not conversation.is_open:
         return conversation
     closed_at, reopened_at = conversation.previous_closed_at, conversation.previous_opened_at
-    if reopened_at is not None and reopened_at < wrote_at:
-        return conversation  # previous_opened_at is newer than the previous close by definition
+    if not opened_by_inbound:
+        opened_at = conversation.status_changed_at
+        if opened_at is None or opened_at < wrote_at:
+            return conversation
+        if reopened_at is not None and reopened_at < wrote_at:
+            return conversation  # previous_opened_at is newer than the previous close
     if closed_at is None:
         return None
     return replace(
@@ -96,15 +109,17 @@ def route_inbound(
     it has none). The window is measured to the time the contact wrote
     (`inbound.occurred_at`); `now` is when convlife decided.
     """
+    named = inbound.conversation_id
     conversations = [
         then
         for c in conversations
         if (c.account_id, c.contact_id, c.line_id)
         == (inbound.account_id, inbound.contact_id, inbound.line_id)
-        and (then := as_it_stood(c, inbound.occurred_at)) is not None
+        and (then := as_it_stood(c, inbound.occurred_at, c.conversation_id == named)) is not None
     ]
 
     def routed(route: Route, reason: str, **target: str | None) -> ContactRouted:
+        target.setdefault("conversation_id", inbound.conversation_id)
         return ContactRouted(
             decision_id=decision_id("contact.routed", inbound.account_id, inbound.event_id),
             account_id=inbound.account_id,
@@ -261,8 +276,8 @@ def _window_over(wrote_at: datetime, closed_at: datetime, window: timedelta) -> 
 
 
 def touched_conversation(decision: ContactRouted) -> str | None:
-    """The conversation an inbound message counts as activity of: the open conversation it
-    was routed to (its deadline moves); None when the contact starts a new one."""
-    if decision.route is Route.OPEN_CONVERSATION:
-        return decision.conversation_id
-    return None
+    """The conversation an inbound message counts as activity of (its deadline moves): the one
+    the decision names, i.e. the open conversation it was routed to, else the conversation the
+    inbound named as opened by the message; None when the contact starts one convlife has yet
+    to hear of."""
+    return decision.conversation_id

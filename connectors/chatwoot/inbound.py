@@ -168,10 +168,14 @@ class _Conversation:
             **fields,
         }
 
-    def inbound(self, message_id: str, at: datetime) -> Event:
+    def inbound(self, message_id: str, at: datetime, *, opened_it: bool = False) -> Event:
         """The contact wrote: its id names the conversation and the message, so the copies made
         from `message_created` and from the reopen's `conversation_status_changed` are one event,
-        and outbound.conversation_of_inbound can find the conversation again."""
+        and outbound.conversation_of_inbound can find the conversation again. `opened_it`: the
+        message started or reopened this conversation; the inbound then names it
+        (`conversation_id`), so convlife counts the conversation as it was before that open
+        whatever the timestamps (conversation_created is dated in whole seconds, before the
+        message)."""
         return {
             "type": "contact.inbound",
             "event_id": event_id(self.conversation_id, f"m{message_id}", "inbound"),
@@ -179,6 +183,7 @@ class _Conversation:
             "occurred_at": rfc3339(at),
             "contact_id": self.contact_id,
             "line_id": self.line_id,
+            **({"conversation_id": self.conversation_id} if opened_it else {}),
         }
 
     @property
@@ -231,7 +236,7 @@ def _conversation_created(
     events = []
     started_by_contact = conversation.last_incoming_message()
     if started_by_contact is not None:
-        events.append(conversation.inbound(*started_by_contact))
+        events.append(conversation.inbound(*started_by_contact, opened_it=True))
     events.append(
         conversation.event(
             "conversation.opened",
@@ -268,8 +273,9 @@ def _message_created(payload: Payload, account: str, rules: TranslationRules) ->
         ]
     if kind == INCOMING:
         # Chatwoot serializes the conversation after the message has reopened it, so whether
-        # this message reopened or started it cannot be told here; convlife can: routing a
-        # contact whose conversation is open gives `open_conversation`, which calls nothing.
+        # this message reopened or started it cannot be told here and the inbound names no
+        # conversation; convlife tells by the times (an open dated after the message does not
+        # count), and the copy from conversation_created or the reopen names it.
         return [
             conversation.inbound(message_id, at),
             conversation.event("conversation.message", f"{own_id}:message", at, sender="contact"),
@@ -339,7 +345,7 @@ def _conversation_status_changed(
     if previous == "resolved":
         reopened_by_contact = conversation.last_incoming_message()
         if reopened_by_contact is not None:
-            events.append(conversation.inbound(*reopened_by_contact))
+            events.append(conversation.inbound(*reopened_by_contact, opened_it=True))
     events.append(conversation.event("conversation.opened", own_id, at, **conversation.assignee))
     return events
 

@@ -129,10 +129,11 @@ def _auto_closed(decision: AutoClosed, options: OutboundOptions) -> tuple[ApiCal
 def conversation_of_inbound(inbound_event_id: str) -> str | None:
     """The Chatwoot conversation (display_id) of a `contact.inbound` this connector made.
 
-    `contact.routed` names a conversation only for route open_conversation; for the others the
-    contact has no open conversation in convlife's view, but in Chatwoot the message that made
-    the inbound already sits in a conversation (new or reopened), and that is the one to assign.
-    The inbound's id carries it: `cw:c<display_id>:m<message id>:inbound`.
+    `contact.routed` names a conversation for route open_conversation, and for the others when
+    the inbound named the one its message started or reopened (made from conversation_created
+    or a reopen). An inbound made from message_created names none, but in Chatwoot its message
+    already sits in a conversation (new or reopened), and that is the one to assign. The
+    inbound's id carries it: `cw:c<display_id>:m<message id>:inbound`.
     """
     parts = inbound_event_id.split(":")
     if len(parts) != 4 or parts[0] != "cw" or parts[3] != "inbound":

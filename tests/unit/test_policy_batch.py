@@ -154,3 +154,67 @@ def test_a_conversation_created_for_the_batch_counts_for_an_inbound_only_once_it
         (Route.PREVIOUS_AGENT, "agent-1", None),
         (Route.OPEN_CONVERSATION, None, "c-2"),
     ]
+
+
+def test_an_inbound_moves_the_deadline_of_the_conversation_it_names_as_opened_by_it() -> None:
+    # The message is in that conversation: it is the contact's activity there, though the
+    # contact goes back to its previous agent.
+    account = new_id("acct")
+    started = Conversation(
+        account_id=account,
+        conversation_id="c-2",
+        contact_id="contact-1",
+        line_id="line-1",
+        status=Status.OPEN,
+        last_activity_at=T0 + 9 * MINUTE,
+        status_changed_at=T0 + 9 * MINUTE,
+    )
+    state = loaded(account, closed_by_agent(account, "agent-1"), started)
+    inbound = parsed(
+        "contact.inbound",
+        account,
+        10,
+        contact_id="contact-1",
+        line_id="line-1",
+        conversation_id="c-2",
+    )
+
+    decided = decide(state, [inbound], T0 + 11 * MINUTE)
+
+    [decision] = decided.decisions
+    assert isinstance(decision, ContactRouted)
+    assert (decision.route, decision.agent_id, decision.conversation_id) == (
+        Route.PREVIOUS_AGENT,
+        "agent-1",
+        "c-2",
+    )
+    conversation, deadline = decided.conversations[(account, "c-2")]
+    assert conversation.last_activity_at == T0 + 10 * MINUTE
+    assert deadline == T0 + 70 * MINUTE
+
+
+def test_an_inbound_naming_a_conversation_not_the_contacts_touches_nothing() -> None:
+    # Never seen, or (the platform's mistake) another contact's: named in the decision for the
+    # platform to act on, but no activity of this contact's.
+    account = new_id("acct")
+    someone_elses = Conversation(
+        account_id=account,
+        conversation_id="c-3",
+        contact_id="contact-2",
+        line_id="line-1",
+        status=Status.OPEN,
+        last_activity_at=T0,
+    )
+    contact = {"contact_id": "contact-1", "line_id": "line-1"}
+    inbounds = [
+        parsed("contact.inbound", account, 10, conversation_id=named, **contact)
+        for named in ["c-3", "c-9"]
+    ]
+
+    decided = decide(loaded(account, someone_elses), inbounds, T0 + 11 * MINUTE)
+
+    assert [d.conversation_id for d in decided.decisions if isinstance(d, ContactRouted)] == [
+        "c-3",
+        "c-9",
+    ]
+    assert decided.conversations == {}

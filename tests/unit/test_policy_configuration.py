@@ -101,9 +101,10 @@ def test_an_event_more_than_the_allowed_skew_ahead_is_from_the_future(
     assert from_the_future(T0 + ahead, T0, timedelta(minutes=5)) is refused
 
 
-def test_an_inbound_message_touches_only_the_open_conversation_it_is_routed_to() -> None:
-    def routed(route: Route) -> ContactRouted:
-        return ContactRouted.model_construct(route=route, conversation_id="c-1")
+def test_an_inbound_message_touches_only_the_conversation_its_routing_names() -> None:
+    def routed(route: Route, conversation_id: str | None) -> ContactRouted:
+        return ContactRouted.model_construct(route=route, conversation_id=conversation_id)
 
-    assert touched_conversation(routed(Route.OPEN_CONVERSATION)) == "c-1"
-    assert touched_conversation(routed(Route.PREVIOUS_AGENT)) is None
+    assert touched_conversation(routed(Route.OPEN_CONVERSATION, "c-1")) == "c-1"
+    assert touched_conversation(routed(Route.PREVIOUS_AGENT, "c-2")) == "c-2"
+    assert touched_conversation(routed(Route.PREVIOUS_AGENT, None)) is None

@@ -41,7 +41,9 @@ NOW = utc("2026-03-05T00:00:00")
 WINDOW = AccountSettings(reassignment_window=timedelta(hours=24))
 
 
-def inbound(at: datetime, *, contact: str = "maria", line: str = "sales") -> ContactInbound:
+def inbound(
+    at: datetime, *, contact: str = "maria", line: str = "sales", named: str | None = None
+) -> ContactInbound:
     return ContactInbound(
         type="contact.inbound",
         event_id="in-1",
@@ -49,6 +51,7 @@ def inbound(at: datetime, *, contact: str = "maria", line: str = "sales") -> Con
         occurred_at=at,
         contact_id=contact,
         line_id=line,
+        conversation_id=named,
     )
 
 
@@ -98,9 +101,16 @@ def route(
     at: datetime = CLOSED_AT + timedelta(hours=1),
     line: LineOwner = LineOwner(),  # noqa: B008 - frozen value
     active: dict[str, bool] | None = None,
+    named: str | None = None,
 ):  # type: ignore[no-untyped-def]
     return route_inbound(
-        inbound(at), conversations, settings, line, agents(active), NOW, open_assigned={}
+        inbound(at, named=named),
+        conversations,
+        settings,
+        line,
+        agents(active),
+        NOW,
+        open_assigned={},
     )
 
 
@@ -712,3 +722,131 @@ def test_the_inbound_counts_as_activity_of_no_conversation_when_it_goes_back_to_
     assert touched_conversation(route([ANAS, new], at=WROTE_AT)) is None
     earlier = history("c2", opened(WROTE_AT - µs))
     assert touched_conversation(route([ANAS, earlier], at=WROTE_AT)) == "c2"
+
+
+# --- The conversation the inbound names -------------------------------------------------------
+# A platform that opens a conversation per inbound contact says which one its message opened or
+# reopened (`conversation_id`): that one counts as before its current open, whatever the times.
+
+
+def test_a_named_new_conversation_opened_before_the_contact_wrote_sends_it_to_its_agent() -> None:
+    new = history("c2", opened(WROTE_AT - timedelta(seconds=1)))
+
+    decision = route([ANAS, new], at=WROTE_AT, named="c2")
+
+    assert (decision.route, decision.agent_id, decision.conversation_id) == (
+        Route.PREVIOUS_AGENT,
+        "ana",
+        "c2",
+    )
+    assert "agent ana closed conversation c1 with reason 'resolved' 2h before" in decision.reason
+
+
+@pytest.mark.parametrize(
+    "opens",
+    [
+        [opened(WROTE_AT - timedelta(seconds=1))],
+        [
+            (WROTE_AT - timedelta(minutes=1), "conversation.opened", {"bot": True}),
+            opened(WROTE_AT + timedelta(minutes=1)),
+        ],
+    ],
+    ids=["reopened-before-it-wrote", "reopened-to-a-bot-then-handed-over"],
+)
+def test_a_named_reopened_conversation_counts_as_closed_by_the_close_its_reopen_replaced(
+    opens: list[tuple[datetime, str, dict[str, Any]]],
+) -> None:
+    reopened = history("c1", opened(CLOSED_AT - timedelta(hours=1), "ana"), closed_by_ana(), *opens)
+
+    decision = route([reopened], at=WROTE_AT, named="c1")
+
+    assert (decision.route, decision.agent_id, decision.conversation_id) == (
+        Route.PREVIOUS_AGENT,
+        "ana",
+        "c1",
+    )
+    assert "closed conversation c1 with reason 'resolved'" in decision.reason
+
+
+def test_a_named_conversation_is_taken_at_its_word_however_long_before_it_was_opened() -> None:
+    # The platform says the message opened it: an open dated a day earlier is its clock's, or
+    # its own mistake; either way the conversation had no close before, so it does not count.
+    new = history("c2", opened(WROTE_AT - timedelta(days=1)))
+
+    decision = route([new], at=WROTE_AT, named="c2", line=LineOwner(agent_id="lea"))
+
+    assert (decision.route, decision.agent_id, decision.conversation_id) == (
+        Route.LINE_OWNER,
+        "lea",
+        "c2",
+    )
+    assert "no earlier conversation on this line" in decision.reason
+
+
+def test_a_named_conversation_closed_again_since_counts_by_its_newest_close() -> None:
+    # The routing arrives late: the conversation the message opened was handled and closed by
+    # bruno since. Its close counts as any close does, so the contact stays bruno's.
+    handled = history(
+        "c2",
+        opened(WROTE_AT - timedelta(seconds=1)),
+        (
+            WROTE_AT + timedelta(minutes=5),
+            "conversation.closed",
+            {"closed_by": "agent", "agent_id": "bruno", "close_reason": "done"},
+        ),
+    )
+
+    decision = route([ANAS, handled], at=WROTE_AT, named="c2")
+
+    assert (decision.route, decision.agent_id, decision.conversation_id) == (
+        Route.PREVIOUS_AGENT,
+        "bruno",
+        "c2",
+    )
+    assert "closed conversation c2 with reason 'done' 5m after the contact wrote" in decision.reason
+
+
+def test_a_named_conversation_never_seen_leaves_the_others_to_decide_and_is_named() -> None:
+    decision = route([ANAS], at=WROTE_AT, named="c7")
+
+    assert (decision.route, decision.agent_id, decision.conversation_id) == (
+        Route.PREVIOUS_AGENT,
+        "ana",
+        "c7",
+    )
+
+
+def test_another_open_conversation_still_keeps_the_contact_where_it_is() -> None:
+    other = history("c3", opened(WROTE_AT - timedelta(hours=1)))
+    new = history("c2", opened(WROTE_AT - timedelta(seconds=1)))
+
+    decision = route([ANAS, other, new], at=WROTE_AT, named="c2")
+
+    assert (decision.route, decision.conversation_id) == (Route.OPEN_CONVERSATION, "c3")
+
+
+@pytest.mark.parametrize("bot", [False, True], ids=["line-owner", "bot"])
+def test_every_route_but_an_open_conversation_names_the_named_conversation(bot: bool) -> None:
+    settings = AccountSettings(bot_enabled=bot)
+
+    decision = route([], settings, at=WROTE_AT, named="c2", line=LineOwner(group_id="sales-team"))
+
+    assert decision.route is (Route.BOT if bot else Route.LINE_OWNER)
+    assert decision.conversation_id == "c2"
+
+
+def test_an_inbound_naming_no_conversation_is_routed_by_the_times_alone() -> None:
+    opened_before = history("c2", opened(WROTE_AT - timedelta(seconds=1)))
+    opened_after = history("c2", opened(WROTE_AT + timedelta(seconds=1)))
+
+    kept = route([ANAS, opened_before], at=WROTE_AT)
+    back = route([ANAS, opened_after], at=WROTE_AT)
+
+    assert (kept.route, kept.conversation_id) == (Route.OPEN_CONVERSATION, "c2")
+    assert (back.route, back.agent_id, back.conversation_id) == (Route.PREVIOUS_AGENT, "ana", None)
+
+
+def test_the_inbound_counts_as_activity_of_the_conversation_it_names() -> None:
+    new = history("c2", opened(WROTE_AT - timedelta(seconds=1)))
+    assert touched_conversation(route([ANAS, new], at=WROTE_AT, named="c2")) == "c2"
+    assert touched_conversation(route([ANAS], at=WROTE_AT, named="c7")) == "c7"

@@ -51,6 +51,15 @@ def test_a_conversation_created_with_the_contacts_first_message_routes_the_conta
     ]
 
 
+def test_the_inbound_of_a_message_that_started_a_conversation_names_that_conversation() -> None:
+    """So convlife counts conversation 42 as not yet open when the contact wrote, though
+    Chatwoot dates its creation in whole seconds, before the message."""
+    payload = fixture("conversation_created")
+    payload["messages"] = fixture("message_created_incoming")["conversation"]["messages"]
+    inbound, opened = events_of(payload)
+    assert inbound["conversation_id"] == opened["conversation_id"] == "42"
+
+
 @pytest.mark.parametrize(
     ("meta", "status", "expected"),
     [
@@ -347,6 +356,26 @@ def test_a_reopen_by_the_contacts_message_routes_the_contact_then_reopens() -> N
     assert datetime.fromisoformat(inbound["occurred_at"]) < datetime.fromisoformat(
         opened["occurred_at"]
     )
+
+
+@pytest.mark.parametrize("status", ["open", "pending"])
+def test_the_inbound_of_a_message_that_reopened_a_conversation_names_that_conversation(
+    status: str,
+) -> None:
+    payload = fixture("conversation_status_changed_reopened")
+    payload["status"] = status
+    payload["changed_attributes"] = [
+        {"status": {"previous_value": "resolved", "current_value": status}}
+    ]
+    inbound, _ = events_of(payload)
+    assert inbound["conversation_id"] == "42"
+
+
+def test_the_inbound_of_a_message_webhook_names_no_conversation_since_it_cannot_tell() -> None:
+    """message_created shows the conversation after the message: new, reopened or continued
+    look the same, and naming a continued conversation would route the contact out of it."""
+    inbound, _ = events_of(fixture("message_created_incoming"))
+    assert "conversation_id" not in inbound
 
 
 def test_the_reopen_and_the_message_that_caused_it_give_one_inbound_not_two() -> None:

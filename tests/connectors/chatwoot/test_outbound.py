@@ -131,6 +131,14 @@ def test_a_close_warning_calls_nothing_in_chatwoot() -> None:
     assert "close_warning" in result.reason
 
 
+def test_a_routing_that_names_the_conversation_the_message_started_acts_on_it() -> None:
+    new_conversation = {"conversation_id": "43", "inbound_event_id": "cw:c43:m1400:inbound"}
+    decision = routed("previous_agent", agent_id="7", **new_conversation)
+    assert calls(decision) == [
+        ("POST", "/api/v1/accounts/1/conversations/43/assignments", {"assignee_id": 7})
+    ]
+
+
 def test_a_routing_of_an_inbound_that_did_not_come_from_chatwoot_calls_nothing() -> None:
     result = api_calls_for(routed("previous_agent", agent_id="7", inbound_event_id="crm-881"))
     assert isinstance(result, NoCall)
