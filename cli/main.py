@@ -19,6 +19,7 @@ from events.parsing import printable, printable_json
 from events.publish import Publisher, PublishError
 from observability.health import CHECKS, run_checks
 from observability.metrics import serve
+from policies import calendar
 from policies.inactivity import close_deadline
 from policies.state import AccountSettings, Conversation, Status
 from service import logs, ops
@@ -454,7 +455,7 @@ def _explain(
     lines.append(
         f"  account settings: close after {_human(account.inactivity_close_after)}, "
         f"reassignment window {_human(account.reassignment_window)}, "
-        f"bot {'on' if account.bot_enabled else 'off'}"
+        f"bot {'on' if account.bot_enabled else 'off'}, " + _hours_words(account)
     )
     # Every id and the close reason came from upstream: one line each, escapes visible.
     return "\n".join(printable(line) for line in lines)
@@ -474,15 +475,46 @@ def _deadline_lines(
         left = due - now
         when = f"in {humanize(left)}" if left.total_seconds() >= 1 else "now (due; next sweep)"
         line = f"  closes at {due.isoformat()}, {when}"
+    lines = [line, *_business_hours_lines(state, account, now)]
     if due == expected or (due and expected and abs(due - expected) < timedelta(seconds=1)):
-        return [line]
+        return lines
     setting = _human(account.inactivity_close_after)
+    if account.business_hours is not None and account.inactivity_close_after is not None:
+        setting += " of business hours"
     then = "never" if expected is None else expected.isoformat()
     return [
-        line,
+        *lines,
         f"  but the account's setting is now close after {setting} (closes: {then}): the "
         "deadline was computed under an earlier setting; `convlife reindex` applies the new one",
     ]
+
+
+def _business_hours_lines(
+    state: Conversation, account: AccountSettings, now: datetime
+) -> list[str]:
+    """With business hours the deadline is far from last activity + setting on the clock: say
+    that only business hours count, how much has counted, and whether the timer runs now."""
+    hours, close_after = account.business_hours, account.inactivity_close_after
+    if hours is None or close_after is None:
+        return []
+    counted = calendar.counted_between(state.last_activity_at, now, hours)
+    running = (
+        "open now: the timer runs"
+        if calendar.is_open(now, hours)
+        else ("closed now: the timer is paused")
+    )
+    return [
+        f"  the deadline counts business hours only ({hours.timezone}): {humanize(counted)} of "
+        f"{humanize(close_after)} counted so far; business hours are {running}"
+    ]
+
+
+def _hours_words(account: AccountSettings) -> str:
+    hours = account.business_hours
+    if hours is None:
+        return "every hour counts"
+    window = " (the reassignment window too)" if account.window_counts_business_hours else ""
+    return f"business hours in {hours.timezone}{window}"
 
 
 def _human(duration: timedelta | None) -> str:

@@ -4,7 +4,9 @@
 2. Else, if the contact's last conversation on the line was closed by an agent with a close
    reason, that agent is still active, and the contact writes before closed_at + window, the
    contact goes back to that agent (route previous_agent). At closed_at + window exactly, the
-   window is over.
+   window is over. With `window_counts_business_hours` and business hours set, the window is
+   counted in business hours instead (policies.calendar.deadline from closed_at, as the close
+   deadline is), so a window of 8h after a Friday evening close runs into Monday.
 3. Else the contact is new: the bot if the account has it on, else the line's owner (an agent
    or a group), else nobody (route unassigned).
 
@@ -23,8 +25,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from events.business_hours import BusinessHours
 from events.decisions import ContactRouted, Route
 from events.models import ContactInbound
+from policies import calendar
 from policies.durations import humanize
 from policies.identity import decision_id
 from policies.state import AccountSettings, Agent, ClosedBy, Conversation, LineOwner, Status
@@ -121,7 +125,7 @@ def route_inbound(
             f"agent {previous.closing_agent_id} closed conversation {previous.conversation_id} "
             f"with reason {previous.close_reason!r} "
             f"{_when_closed(previous.closed_at, inbound.occurred_at)}, "
-            f"within the {humanize(settings.reassignment_window)} reassignment window",
+            f"within the {_window_words(settings, (previous.closed_at, inbound.occurred_at))}",
             agent_id=previous.closing_agent_id,
         )
     if settings.bot_enabled:
@@ -158,10 +162,14 @@ def _why_not_previous_agent(
         return f"conversation {previous.conversation_id} was closed without a close reason"
     if settings.reassignment_window is None:
         return "the account has no reassignment window"
-    if _window_over(inbound.occurred_at, previous.closed_at, settings.reassignment_window):
+    if _window_over(
+        inbound.occurred_at,
+        previous.closed_at,
+        settings.reassignment_window,
+        _window_hours(settings),
+    ):
         return (
-            f"the {humanize(settings.reassignment_window)} reassignment window after "
-            f"conversation {previous.conversation_id} is over"
+            f"the {_window_words(settings)} after conversation {previous.conversation_id} is over"
         )
     if not agents.get(previous.closing_agent_id, Agent()).active:
         return f"agent {previous.closing_agent_id} is no longer active"
@@ -176,11 +184,34 @@ def _when_closed(closed_at: datetime, wrote_at: datetime) -> str:
     return f"{humanize(closed_at - wrote_at)} after the contact wrote"
 
 
-def _window_over(wrote_at: datetime, closed_at: datetime, window: timedelta) -> bool:
-    try:
-        return wrote_at >= closed_at + window
-    except OverflowError:  # the window ends after year 9999: it is not over
-        return False
+def _window_over(
+    wrote_at: datetime, closed_at: datetime, window: timedelta, counted_in: BusinessHours | None
+) -> bool:
+    """True when the window after the close is over when the contact wrote: `window` of time
+    counted since `closed_at`, in business hours when `counted_in` is given (the same walk as
+    the close deadline, policies.calendar), else on the clock. A window that never ends (hours
+    that never open, or an end at or after events.models.LATEST) is not over."""
+    ends = calendar.deadline(closed_at, window, counted_in)
+    return ends is not None and wrote_at >= ends
+
+
+def _window_hours(settings: AccountSettings) -> BusinessHours | None:
+    """The business hours the reassignment window counts in; None: the wall clock."""
+    return settings.business_hours if settings.window_counts_business_hours else None
+
+
+def _window_words(settings: AccountSettings, since: tuple[datetime, datetime] | None = None) -> str:
+    """The window in words; with `since` (closed at, wrote at) and business hours, how much of
+    it had passed, since the wall-clock time beside it in the reason says something else."""
+    assert settings.reassignment_window is not None
+    window = humanize(settings.reassignment_window)
+    hours = _window_hours(settings)
+    if hours is None:
+        return f"{window} reassignment window"
+    used = ""
+    if since is not None:
+        used = f": {humanize(calendar.counted_between(*since, hours))} of it had passed"
+    return f"{window} reassignment window (counted in business hours, {hours.timezone}{used})"
 
 
 def touched_conversation(decision: ContactRouted) -> str | None:

@@ -34,9 +34,7 @@ def reschedule_account(connection: Connection, account_id: str, settings: Accoun
     A shorter setting can make many conversations due at once; the sweep then closes them in
     batches. Returns how many conversations were rescheduled.
     """
-    in_one_statement = conversations.reschedule_open(
-        connection, account_id, settings.inactivity_close_after
-    )
+    in_one_statement = conversations.reschedule_open(connection, account_id, settings)
     if in_one_statement is not None:
         return in_one_statement
     after: str | None = None
