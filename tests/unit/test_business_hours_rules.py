@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cli.main import _explain
 from events.business_hours import BusinessHours
 from events.decisions import ContactRouted, Route
 from events.models import LATEST, ContactInbound
@@ -221,3 +222,29 @@ def test_a_window_in_business_hours_is_over_exactly_when_its_business_time_is_us
 def test_a_window_in_business_hours_that_never_open_never_ends() -> None:
     settings = window(timedelta(seconds=1), in_business_hours=True, hours=NEVER_OPEN)
     assert routed(settings, utc("2100-01-01T00:00:00")).route is Route.PREVIOUS_AGENT
+
+
+# conversation show ---------------------------------------------------------------------------
+
+
+def test_conversation_show_says_the_deadline_counts_business_hours_and_whether_they_run() -> None:
+    settings = close_after(timedelta(hours=9))
+    due = close_deadline(idle_since(FRIDAY_5PM), settings)
+    saturday = utc("2026-03-07T12:00:00")
+    shown = _explain(idle_since(FRIDAY_5PM), due, settings, saturday)
+    assert "closes at 2026-03-09T16:00:00+00:00, in 2d 4h" in shown
+    assert (
+        "the deadline counts business hours only (Europe/Berlin): 1h of 9h counted so far; "
+        "business hours are closed now: the timer is paused"
+    ) in shown
+    assert "business hours in Europe/Berlin" in shown
+    assert "reindex" not in shown
+    monday = _explain(idle_since(FRIDAY_5PM), due, settings, utc("2026-03-09T09:00:00"))
+    assert "2h of 9h counted so far; business hours are open now: the timer runs" in monday
+
+
+def test_conversation_show_on_the_clock_says_every_hour_counts() -> None:
+    settings = close_after(timedelta(hours=9), None)
+    shown = _explain(idle_since(FRIDAY_5PM), FRIDAY_5PM + timedelta(hours=9), settings, FRIDAY_5PM)
+    assert "business hours" not in shown
+    assert "every hour counts" in shown
