@@ -19,6 +19,7 @@ from events.parsing import printable, printable_json
 from events.publish import Publisher, PublishError
 from observability.health import CHECKS, run_checks
 from observability.metrics import serve
+from policies import calendar
 from policies.configuration import effective, set_by
 from policies.inactivity import close_deadline, next_check, warning_at
 from policies.state import AccountSettings, Conversation, LineSettings, Status
@@ -479,6 +480,7 @@ def _settings_line(line_id: str, account: AccountSettings, line: LineSettings) -
         "bot_enabled": f"bot {'on' if applied.bot_enabled else 'off'}",
         "close_warning_before": f"close warning {_warning_setting(applied.close_warning_before)}",
         "route_to_away_agents": f"route to away agents {_yes_no(applied.route_to_away_agents)}",
+        "business_hours": _hours_words(applied),
     }
     if not line.values:
         return f"  account settings: {', '.join(shown.values())}"
@@ -530,6 +532,7 @@ def _deadline_lines(
         lines.append(f"  close warning due at {due.isoformat()}, {_when(due, now)}")
     else:
         lines.append(f"  closes at {due.isoformat()}, {_when(due, now)}")
+    lines.extend(_business_hours_lines(state, applied, now))
     if state.close_warned_at is not None:
         lines.append(
             f"  close warning sent at {state.close_warned_at.isoformat()} (for this idle period)"
@@ -540,6 +543,8 @@ def _deadline_lines(
     if _same(due, expected):
         return lines
     setting = _human(applied.inactivity_close_after)
+    if applied.business_hours is not None and applied.inactivity_close_after is not None:
+        setting += " of business hours"
     if applied.close_warning_before is not None:
         setting += f", warn {_human(applied.close_warning_before)} before"
     who = set_by("inactivity_close_after", state.line_id, line or LineSettings())
@@ -571,6 +576,34 @@ def _warning_setting(before: timedelta | None) -> str:
 
 def _yes_no(flag: bool) -> str:
     return "yes" if flag else "no"
+
+
+def _business_hours_lines(
+    state: Conversation, account: AccountSettings, now: datetime
+) -> list[str]:
+    """With business hours the deadline is far from last activity + setting on the clock: say
+    that only business hours count, how much has counted, and whether the timer runs now."""
+    hours, close_after = account.business_hours, account.inactivity_close_after
+    if hours is None or close_after is None:
+        return []
+    counted = calendar.counted_between(state.last_activity_at, now, hours)
+    running = (
+        "open now: the timer runs"
+        if calendar.is_open(now, hours)
+        else ("closed now: the timer is paused")
+    )
+    return [
+        f"  the deadline counts business hours only ({hours.timezone}): {humanize(counted)} of "
+        f"{humanize(close_after)} counted so far; business hours are {running}"
+    ]
+
+
+def _hours_words(account: AccountSettings) -> str:
+    hours = account.business_hours
+    if hours is None:
+        return "every hour counts"
+    window = " (the reassignment window too)" if account.window_counts_business_hours else ""
+    return f"business hours in {hours.timezone}{window}"
 
 
 def _human(duration: timedelta | None) -> str:

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
+from events.business_hours import BusinessHours
+
 
 class Route(StrEnum):
     OPEN_CONVERSATION = "open_conversation"
@@ -41,6 +43,10 @@ class AutoClosed(_Decision):
     last_activity_at: AwareDatetime
     closed_at: AwareDatetime
     inactivity_close_after: timedelta = Field(description="The setting that applied.")
+    business_hours: BusinessHours | None = Field(
+        default=None,
+        description="The business hours the setting was counted in; null: every hour counted.",
+    )
 
 
 class CloseWarning(_Decision):

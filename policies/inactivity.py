@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from events.business_hours import BusinessHours
 from events.decisions import AutoClosed, CloseWarning
+from policies import calendar
 from policies.configuration import set_by
 from policies.conversation import closed
 from policies.durations import humanize
@@ -19,26 +21,32 @@ from policies.identity import decision_id
 from policies.state import INACTIVITY, AccountSettings, ClosedBy, Conversation, LineSettings
 
 
-def deadline_after(last_activity_at: datetime, close_after: timedelta | None) -> datetime | None:
-    """The close deadline of an open conversation: last activity + the close setting (UTC).
+def deadline_after(
+    last_activity_at: datetime,
+    close_after: timedelta | None,
+    business_hours: BusinessHours | None = None,
+) -> datetime | None:
+    """The close deadline of an open conversation (UTC): when `close_after` of counted time has
+    passed since the last activity. Without business hours all time counts (last activity +
+    the setting); with them only time inside their opening ranges (policies.calendar).
 
-    None for a setting of Never, and past year 9999 (a setting that long means Never in
-    practice). The one place this sum is written: the SQL reschedule is checked against it
+    None for a setting of Never, for business hours that never open, and at or after
+    9000-01-01 (events.models.LATEST: a deadline that far means Never in practice). The one
+    place this rule is written: the SQL reschedule is checked against it
     (tests/store/test_deadline_rule.py) and the close-lag metric uses it.
     """
     if close_after is None:
         return None
-    try:
-        return last_activity_at + close_after
-    except OverflowError:
-        return None
+    return calendar.deadline(last_activity_at, close_after, business_hours)
 
 
 def close_deadline(conversation: Conversation, settings: AccountSettings) -> datetime | None:
     """When the conversation closes if nothing else happens; None if it never will."""
     if not conversation.is_open:
         return None
-    return deadline_after(conversation.last_activity_at, settings.inactivity_close_after)
+    return deadline_after(
+        conversation.last_activity_at, settings.inactivity_close_after, settings.business_hours
+    )
 
 
 def warning_at_after(
@@ -154,7 +162,6 @@ def auto_close(
         reason=INACTIVITY,
         automatic=True,
     )
-    idle = now - conversation.last_activity_at
     decision = AutoClosed(
         decision_id=decision_id(
             "conversation.auto_closed",
@@ -164,11 +171,11 @@ def auto_close(
         ),
         account_id=conversation.account_id,
         decided_at=now,
-        reason=(
-            f"no action for {humanize(idle)}; "
-            f"{set_by('inactivity_close_after', conversation.line_id, line or LineSettings())} "
-            "closes conversations after "
-            f"{humanize(settings.inactivity_close_after)} without action"
+        reason=close_reason(
+            conversation.last_activity_at,
+            now,
+            settings,
+            who=set_by("inactivity_close_after", conversation.line_id, line or LineSettings()),
         ),
         conversation_id=conversation.conversation_id,
         contact_id=conversation.contact_id,
@@ -176,5 +183,33 @@ def auto_close(
         last_activity_at=conversation.last_activity_at,
         closed_at=now,
         inactivity_close_after=settings.inactivity_close_after,
+        business_hours=settings.business_hours,
     )
     return closed_now, decision
+
+
+def close_reason(
+    last_activity_at: datetime,
+    now: datetime,
+    settings: AccountSettings,
+    *,
+    who: str = "the account",
+) -> str:
+    """Why a conversation idle since `last_activity_at` closes at `now`, in words: the idle
+    time as the rule counted it (business hours, and the clock beside them, when they apply),
+    and `who` set the close setting ("the account", "line L")."""
+    assert settings.inactivity_close_after is not None  # only a due conversation is explained
+    setting = humanize(settings.inactivity_close_after)
+    idle = now - last_activity_at
+    hours = settings.business_hours
+    if hours is None:
+        return (
+            f"no action for {humanize(idle)}; {who} closes conversations after "
+            f"{setting} without action"
+        )
+    counted = calendar.counted_between(last_activity_at, now, hours)
+    return (
+        f"no action for {humanize(counted)} of business hours ({humanize(idle)} on the clock); "
+        f"{who} closes conversations after {setting} of business hours "
+        f"({hours.timezone}) without action"
+    )

@@ -8,6 +8,9 @@
    when the account does not route to away agents, and below capacity (fewer open
    conversations assigned than the capacity: exactly at capacity is full). An agent never
    configured is available with no limit.
+   window is over. With `window_counts_business_hours` and business hours set, the window is
+   counted in business hours instead (policies.calendar.deadline from closed_at, as the close
+   deadline is), so a window of 8h after a Friday evening close runs into Monday.
 3. Else the contact is new: the bot if the account has it on, else the line's owner (an agent
    or a group), else nobody (route unassigned).
 
@@ -33,8 +36,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from events.business_hours import BusinessHours
 from events.decisions import ContactRouted, Route
 from events.models import ContactInbound
+from policies import calendar
 from policies.configuration import set_by
 from policies.durations import humanize
 from policies.identity import decision_id
@@ -156,6 +161,7 @@ def route_inbound(
             f"with reason {previous.close_reason!r} "
             f"{_when_closed(previous.closed_at, inbound.occurred_at)}, "
             f"within {window_of(settings.reassignment_window)}"
+            + _counted_in_business_hours(settings, (previous.closed_at, inbound.occurred_at))
             + _availability(
                 previous.closing_agent_id,
                 agents.get(previous.closing_agent_id, Agent()),
@@ -201,10 +207,15 @@ def _why_not_previous_agent(
         return f"conversation {previous.conversation_id} was closed without a close reason"
     if settings.reassignment_window is None:
         return f"{window_of(None)} has no reassignment window"
-    if _window_over(inbound.occurred_at, previous.closed_at, settings.reassignment_window):
+    if _window_over(
+        inbound.occurred_at,
+        previous.closed_at,
+        settings.reassignment_window,
+        _window_hours(settings),
+    ):
         return (
-            f"{window_of(settings.reassignment_window)} after "
-            f"conversation {previous.conversation_id} is over"
+            f"{window_of(settings.reassignment_window)}{_counted_in_business_hours(settings)} "
+            f"after conversation {previous.conversation_id} is over"
         )
     agent_id = previous.closing_agent_id
     return why_unavailable(
@@ -268,11 +279,35 @@ def _when_closed(closed_at: datetime, wrote_at: datetime) -> str:
     return f"{humanize(closed_at - wrote_at)} after the contact wrote"
 
 
-def _window_over(wrote_at: datetime, closed_at: datetime, window: timedelta) -> bool:
-    try:
-        return wrote_at >= closed_at + window
-    except OverflowError:  # the window ends after year 9999: it is not over
-        return False
+def _window_over(
+    wrote_at: datetime, closed_at: datetime, window: timedelta, counted_in: BusinessHours | None
+) -> bool:
+    """True when the window after the close is over when the contact wrote: `window` of time
+    counted since `closed_at`, in business hours when `counted_in` is given (the same walk as
+    the close deadline, policies.calendar), else on the clock. A window that never ends (hours
+    that never open, or an end at or after events.models.LATEST) is not over."""
+    ends = calendar.deadline(closed_at, window, counted_in)
+    return ends is not None and wrote_at >= ends
+
+
+def _window_hours(settings: AccountSettings) -> BusinessHours | None:
+    """The business hours the reassignment window counts in; None: the wall clock."""
+    return settings.business_hours if settings.window_counts_business_hours else None
+
+
+def _counted_in_business_hours(
+    settings: AccountSettings, since: tuple[datetime, datetime] | None = None
+) -> str:
+    """What a reason adds when the window counts business hours (nothing on the clock); with
+    `since` (closed at, wrote at), how much of it had passed, since the wall-clock time beside
+    it in the reason says something else."""
+    hours = _window_hours(settings)
+    if hours is None:
+        return ""
+    used = ""
+    if since is not None:
+        used = f": {humanize(calendar.counted_between(*since, hours))} of it had passed"
+    return f" (counted in business hours, {hours.timezone}{used})"
 
 
 def touched_conversation(decision: ContactRouted) -> str | None:

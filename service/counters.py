@@ -41,7 +41,11 @@ def record(
         route = decision.route.value if isinstance(decision, ContactRouted) else ""
         pipeline.hincrby(METRICS_DECISIONS_KEY, f"{decision.type}|{route}", 1)
         if isinstance(decision, AutoClosed):
-            deadline = deadline_after(decision.last_activity_at, decision.inactivity_close_after)
+            deadline = deadline_after(
+                decision.last_activity_at,
+                decision.inactivity_close_after,
+                decision.business_hours,
+            )
             # A close was decided, so its deadline came: never None here.
             lag = 0.0 if deadline is None else (decision.decided_at - deadline).total_seconds()
             lag = max(lag, 0.0)

@@ -70,13 +70,7 @@ def _reschedule(
     except_lines: Collection[str] = (),
 ) -> int:
     where: dict[str, Any] = {"line_id": line_id, "except_lines": except_lines}
-    in_one_statement = conversations.reschedule_open(
-        connection,
-        account_id,
-        settings.inactivity_close_after,
-        settings.close_warning_before,
-        **where,
-    )
+    in_one_statement = conversations.reschedule_open(connection, account_id, settings, **where)
     if in_one_statement is not None:
         return in_one_statement
     after: str | None = None

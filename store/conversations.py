@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -25,9 +25,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
-from events.models import ConversationEvent
+from events.models import LATEST, ConversationEvent
 from policies.conversation import new_conversation
-from policies.state import ClosedBy, Conversation, Status
+from policies.state import AccountSettings, ClosedBy, Conversation, Status
 from store.db import UTCDateTime, bulk_insert, rows_json, rows_param
 from store.tables import conversations as table
 
@@ -37,8 +37,8 @@ ContactLineKey = tuple[str, str, str]
 """(account_id, contact_id, line_id)"""
 
 _KEYS_PER_QUERY = 500
-_END_OF_DATETIME = literal(datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), UTCDateTime)
-"""The last instant Python's datetime holds."""
+_LATEST = literal(LATEST, UTCDateTime)
+"""No deadline at or after this instant (policies.inactivity.deadline_after)."""
 _KEY = ("account_id", "conversation_id")
 
 
@@ -353,36 +353,39 @@ def open_of_account(
 def reschedule_open(
     connection: Connection,
     account_id: str,
-    close_after: timedelta | None,
-    warning_before: timedelta | None = None,
+    settings: AccountSettings,
     *,
     line_id: str | None = None,
     except_lines: Collection[str] = (),
 ) -> int | None:
     """Set the next check of every open conversation of the account (only those on `line_id`
-    when given, none on `except_lines`): `policies.inactivity.next_check`, the warning time
-    while one is due, else last activity + close_after; in one statement. Returns how many, or
-    None where the database cannot do the arithmetic (SQLite keeps datetimes as text): the
-    caller then pages through them itself."""
+    when given, none on `except_lines`) to the one the settings give
+    (`policies.inactivity.next_check`: the warning time while one is due, else the deadline),
+    in one statement. Returns how many, or None where the database cannot do it: SQLite keeps
+    datetimes as text, and no SQL walks a business-hours calendar. The caller then pages
+    through them with the rule itself."""
+    close_after = settings.inactivity_close_after
+    warning_before = settings.close_warning_before
     if connection.dialect.name != "postgresql":
         return None
     if close_after is None:
         due: Any = null()
+    elif settings.business_hours is not None:
+        return None
     else:
-        # policies.inactivity.deadline_after, in SQL: past year 9999 there is no deadline
-        # (PostgreSQL could store one, but no Python driver could read it back).
-        # tests/store/test_deadline_rule.py holds the two to the same results.
+        # policies.inactivity.deadline_after, in SQL: at or after events.models.LATEST there is
+        # no deadline. tests/store/test_deadline_rule.py holds the two to the same results.
         total = table.c.last_activity_at + bindparam("close_after", close_after, type_=Interval())
-        due = case((total <= _END_OF_DATETIME, total), else_=null())
+        due = case((total < _LATEST, total), else_=null())
         if warning_before is not None:
-            # policies.inactivity.warning_at_after: the warning period ahead of the deadline,
-            # not before the last activity, while this idle period is not warned about yet.
+            # policies.inactivity.warning_at: the warning period ahead of the deadline, not
+            # before the last activity, while this idle period is not warned about yet.
             early = total - bindparam("warning_before", warning_before, type_=Interval())
             warn_at = case(
                 (early < table.c.last_activity_at, table.c.last_activity_at), else_=early
             )
             due = case(
-                (total > _END_OF_DATETIME, null()),
+                (total >= _LATEST, null()),
                 (table.c.close_warned_at.is_(None), warn_at),
                 else_=total,
             )

@@ -206,10 +206,10 @@ def test_conversation_show_says_which_settings_apply_and_whether_the_line_or_the
     assert (
         "  settings (line fast overrides some): close after 10m (line), "
         "reassignment window 1d (account), bot off (account), close warning none (account), "
-        "route to away agents yes (account)\n"
+        "route to away agents yes (account), every hour counts (account)\n"
     ) in on_fast
     assert "closes at 2026-03-01T10:10:00+00:00" in on_fast
     assert (
         "  account settings: close after 1h, reassignment window 1d, bot off, close warning none, "
-        "route to away agents yes\n"
+        "route to away agents yes, every hour counts\n"
     ) in elsewhere

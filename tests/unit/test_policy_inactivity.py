@@ -241,6 +241,7 @@ def test_the_decision_names_the_account_the_conversation_and_the_setting_that_ap
         "last_activity_at": LAST,
         "closed_at": now,
         "inactivity_close_after": timedelta(hours=24),
+        "business_hours": None,  # every hour counted
     }
 
 
