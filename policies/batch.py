@@ -3,7 +3,8 @@
 Configuration first (settings, lines, agents: newest wins, oldest first), so every decision of
 the batch reads the configuration as the batch leaves it; then the conversation events and the
 contacts' messages in time order, so a contact sees its conversations as they stood when it
-wrote.
+wrote: a conversation the store created for this batch counts only once one of its events has
+been applied (policies.routing sets aside opens dated at or after the inbound).
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class Loaded:
     conversations: dict[ConversationKey, Conversation]
     """The conversations the batch's events name (new ones as first seen), and every
     conversation of each contact who writes, on the line it writes on."""
+    created: frozenset[ConversationKey] = frozenset()
+    """The conversations of `conversations` the store created for this batch: they did not
+    exist for a contact who writes before the first of their events."""
 
 
 @dataclass
@@ -103,13 +107,14 @@ def decide(
     for key, state in states.items():
         by_contact_line[(state.account_id, state.contact_id, state.line_id)].add(key)
     changed: dict[ConversationKey, Conversation] = {}
+    not_yet = set(loaded.created)
     timeline = [e for e in events if isinstance(e, ConversationEvent | ContactInbound)]
     for event in sorted(timeline, key=lambda e: e.occurred_at):
         if isinstance(event, ContactInbound):
             contact_line = (event.account_id, event.contact_id, event.line_id)
             decision = route_inbound(
                 event,
-                [states[key] for key in by_contact_line[contact_line]],
+                [states[key] for key in by_contact_line[contact_line] if key not in not_yet],
                 settings[event.account_id],
                 owners[(event.account_id, event.line_id)],
                 {
@@ -127,6 +132,7 @@ def decide(
         else:
             key = (event.account_id, event.conversation_id)
             states[key] = changed[key] = apply(states.get(key), event)
+            not_yet.discard(key)
             by_contact_line[(event.account_id, event.contact_id, event.line_id)].add(key)
     decided.conversations = {
         key: (state, close_deadline(state, settings[state.account_id]))

@@ -14,6 +14,17 @@ open, or a close dated at or after it, replaces the automatic close when it arri
 as it would have if it had arrived before the sweep (then the conversation would have been
 closed by it, or reopened and closed by a later sweep). The `auto_closed` decision already
 emitted stands. A close dated before that open belongs to an earlier period and changes nothing.
+
+What the current open replaced is kept beside it (`previous_*`, see policies.state), by the same
+kind of rule, so that it too is the same in any order: the previous close is the newest close
+dated before the current open (at equal times compared as above); the previous open is the newest
+open dated after that close and before the current open. An open that replaces a close makes that
+close the previous one; an open that replaces an open makes that open the previous one; a close
+or open dated before the current open but newer than what is kept takes its place. A close that
+becomes the status forgets them: every event that can still change the status is newer. An open
+replaces an automatic close as the close it is only if it is dated after the sweep; an open dated
+before the sweep takes the close's place as if it had arrived first (above), so it replaces the
+open of the period instead.
 """
 
 from __future__ import annotations
@@ -66,7 +77,7 @@ def apply_event(conversation: Conversation | None, event: ConversationEvent) -> 
     if isinstance(event, ConversationOpened):
         if state.status_changed_at is None or at > state.status_changed_at:
             state = replace(
-                state,
+                _replaced_by_open(state, at),
                 status=Status.OPEN,
                 status_changed_at=at,
                 closed_at=None,
@@ -75,13 +86,15 @@ def apply_event(conversation: Conversation | None, event: ConversationEvent) -> 
                 close_reason=None,
                 auto_closed=False,
             )
+        else:
+            state = _earlier_open(state, at)
         state = _assign(state, at, event.agent_id, event.group_id, bot=event.bot)
     elif isinstance(event, ConversationTransferred):
         state = _assign(state, at, event.agent_id, event.group_id, bot=False)
     elif isinstance(event, ConversationClosed) and _close_wins(state, event):
         state = replace(
             closed(
-                state,
+                _forget_previous(state),
                 at=at,
                 by=ClosedBy(event.closed_by),
                 agent_id=event.agent_id,
@@ -90,6 +103,8 @@ def apply_event(conversation: Conversation | None, event: ConversationEvent) -> 
             ),
             status_changed_at=at,
         )
+    elif isinstance(event, ConversationClosed):
+        state = _earlier_close(state, event)
     return state
 
 
@@ -118,6 +133,93 @@ def closed(
     )
 
 
+def _period_open(state: Conversation) -> datetime | None:
+    """The open the status rests on: the open itself, or the one that started the idle period
+    an automatic close ended; None under any other close, or if no open was seen."""
+    if state.is_open or state.auto_closed:
+        return state.status_changed_at
+    return None
+
+
+def _replaced_by_open(state: Conversation, at: datetime) -> Conversation:
+    """`state` remembering what an open at `at`, newer than its status, replaces."""
+    if state.is_open or (
+        state.auto_closed and state.closed_at is not None and at <= state.closed_at
+    ):
+        # An open, or an automatic close the new open predates (as if the open had come first).
+        if state.status_changed_at is None:
+            return state
+        return replace(state, previous_opened_at=state.status_changed_at)
+    return replace(
+        state,
+        previous_closed_at=state.closed_at,
+        previous_closed_by=state.closed_by,
+        previous_closing_agent_id=state.closing_agent_id,
+        previous_close_reason=state.close_reason,
+        previous_opened_at=None,
+    )
+
+
+def _earlier_open(state: Conversation, at: datetime) -> Conversation:
+    """An open older than the status: it may be the newest one before the current open."""
+    period = _period_open(state)
+    if period is None or at >= period:
+        return state
+    for kept in (state.previous_closed_at, state.previous_opened_at):
+        # At the instant of the previous close, the close wins: the open changes nothing.
+        if kept is not None and at <= kept:
+            return state
+    return replace(state, previous_opened_at=at)
+
+
+def _earlier_close(state: Conversation, event: ConversationClosed) -> Conversation:
+    """A close older than the status: it may be the newest one before the current open."""
+    period = _period_open(state)
+    at = event.occurred_at
+    if period is None or at >= period:
+        return state
+    if state.previous_closed_at is not None:
+        if at < state.previous_closed_at:
+            return state
+        kept = (
+            state.previous_closed_by,
+            state.previous_closing_agent_id,
+            state.previous_close_reason,
+        )
+        if at == state.previous_closed_at and _close_key(event) < _key(*kept):
+            return state
+    opened = state.previous_opened_at
+    return replace(
+        state,
+        previous_closed_at=at,
+        previous_closed_by=ClosedBy(event.closed_by),
+        previous_closing_agent_id=event.agent_id,
+        previous_close_reason=event.close_reason,
+        # The previous open is the newest after the previous close; one older than this is not.
+        previous_opened_at=None if opened is None or opened <= at else opened,
+    )
+
+
+def _forget_previous(state: Conversation) -> Conversation:
+    return replace(
+        state,
+        previous_closed_at=None,
+        previous_closed_by=None,
+        previous_closing_agent_id=None,
+        previous_close_reason=None,
+        previous_opened_at=None,
+    )
+
+
+def _key(by: str | None, agent_id: str | None, reason: str | None) -> tuple[str, str, str]:
+    """How two closes at one instant are ordered (the greater wins)."""
+    return (by or "", agent_id or "", reason or "")
+
+
+def _close_key(event: ConversationClosed) -> tuple[str, str, str]:
+    return _key(event.closed_by, event.agent_id, event.close_reason)
+
+
 def _close_wins(state: Conversation, event: ConversationClosed) -> bool:
     at = event.occurred_at
     if state.status_changed_at is None or at > state.status_changed_at:
@@ -128,8 +230,7 @@ def _close_wins(state: Conversation, event: ConversationClosed) -> bool:
         # An open and a close at one instant: the close wins. An automatic close keeps the time
         # of the open that started its period, so this is the same rule seen after a sweep.
         return True
-    current = (state.closed_by or "", state.closing_agent_id or "", state.close_reason or "")
-    return (event.closed_by, event.agent_id or "", event.close_reason or "") >= current
+    return _close_key(event) >= _key(state.closed_by, state.closing_agent_id, state.close_reason)
 
 
 def _assign(

@@ -7,18 +7,27 @@
    window is over.
 3. Else the contact is new: the bot if the account has it on, else the line's owner (an agent
    or a group), else nobody (route unassigned).
+
+The conversations count as they stood when the contact wrote (`occurred_at`), whatever arrived
+first: a platform opens (or reopens) a conversation because the contact wrote, dated at that
+instant or just after, and often delivers that open before the message. So a conversation whose
+current open is dated at or after the inbound counts as it was before that open: open if it had
+been opened after its last close and before the contact wrote, else closed by the close the open
+replaced; a conversation with neither (first opened then) does not count. Closes count whenever
+they are dated, as before. Open only through activity seen before any `opened` means open.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from events.decisions import ContactRouted, Route
 from events.models import ContactInbound
 from policies.durations import humanize
 from policies.identity import decision_id
-from policies.state import AccountSettings, Agent, ClosedBy, Conversation, LineOwner
+from policies.state import AccountSettings, Agent, ClosedBy, Conversation, LineOwner, Status
 
 
 def open_conversation(conversations: Iterable[Conversation]) -> Conversation | None:
@@ -31,6 +40,28 @@ def last_closed(conversations: Iterable[Conversation]) -> Conversation | None:
     """The conversation closed most recently, if any."""
     closed = [c for c in conversations if not c.is_open and c.closed_at is not None]
     return max(closed, key=lambda c: (c.closed_at, c.conversation_id), default=None)
+
+
+def as_it_stood(conversation: Conversation, wrote_at: datetime) -> Conversation | None:
+    """The conversation as it stood when the contact wrote (UTC), as far as routing needs;
+    None if it did not exist then (see the module docstring)."""
+    opened_at = conversation.status_changed_at
+    if not conversation.is_open or opened_at is None or opened_at < wrote_at:
+        return conversation
+    closed_at, reopened_at = conversation.previous_closed_at, conversation.previous_opened_at
+    if reopened_at is not None and reopened_at < wrote_at:
+        return conversation  # previous_opened_at is newer than the previous close by definition
+    if closed_at is None:
+        return None
+    return replace(
+        conversation,
+        status=Status.CLOSED,
+        status_changed_at=closed_at,
+        closed_at=closed_at,
+        closed_by=conversation.previous_closed_by,
+        closing_agent_id=conversation.previous_closing_agent_id,
+        close_reason=conversation.previous_close_reason,
+    )
 
 
 def route_inbound(
@@ -49,10 +80,11 @@ def route_inbound(
     convlife decided.
     """
     conversations = [
-        c
+        then
         for c in conversations
         if (c.account_id, c.contact_id, c.line_id)
         == (inbound.account_id, inbound.contact_id, inbound.line_id)
+        and (then := as_it_stood(c, inbound.occurred_at)) is not None
     ]
 
     def routed(route: Route, reason: str, **target: str | None) -> ContactRouted:

@@ -99,6 +99,13 @@ class Conversation:
     keeps `status_changed_at` at the open that started the idle period it ended (None: the
     period began without an `opened` event), so that an open or close dated within that period
     but delivered after the sweep still takes its place (see policies.conversation).
+
+    The `previous_*` fields say what the current open replaced, so that a contact is routed as
+    its conversations stood when it wrote even if an open dated after that arrived first (see
+    policies.routing). `previous_closed_*` and `previous_close_reason` are the newest close
+    dated before the current open; `previous_opened_at` is the newest open dated after that
+    close and before the current open (None if none: the conversation was closed until the
+    current open). Both are None while the status is a close other than the sweep's.
     """
 
     account_id: str
@@ -120,6 +127,11 @@ class Conversation:
     close_warned_at: datetime | None = None
     """When convlife warned that this idle period will end in a close (None: not warned).
     Activity that moves `last_activity_at` starts a new period and clears it."""
+    previous_closed_at: datetime | None = None
+    previous_closed_by: ClosedBy | None = None
+    previous_closing_agent_id: str | None = None
+    previous_close_reason: str | None = None
+    previous_opened_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:

@@ -40,7 +40,7 @@ def load(connection: Connection, events: list[Event], default: AccountSettings) 
     agents = configuration.lock_agent_rows(
         connection, {(e.account_id, e.agent_id) for e in events if isinstance(e, AgentUpdated)}
     )
-    states = conversations.lock_or_create(
+    states, created = conversations.lock_or_create(
         connection, activity, {(e.account_id, e.contact_id, e.line_id) for e in inbound}
     )
     return Loaded(
@@ -55,6 +55,7 @@ def load(connection: Connection, events: list[Event], default: AccountSettings) 
             connection, agents_routing_may_ask(states, activity)
         ),
         conversations=states,
+        created=frozenset(created),
     )
 
 

@@ -102,19 +102,21 @@ def lock_or_create(
     connection: Connection,
     events: Collection[ConversationEvent],
     contact_lines: Collection[ContactLineKey] = (),
-) -> dict[ConversationKey, Conversation]:
+) -> tuple[dict[ConversationKey, Conversation], set[ConversationKey]]:
     """`lock` the conversations these events name and those of these contacts on these lines,
-    creating (as `new_conversation` builds them) the ones never seen before.
+    creating (as `new_conversation` builds them) the ones never seen before; and the keys of
+    those it created (or found created by a racing worker meanwhile).
 
     Insert-if-absent, then lock: a worker racing on the same new conversation ends up waiting
     on the same row instead of overwriting it.
     """
     found = lock(connection, {(e.account_id, e.conversation_id) for e in events}, contact_lines)
     new = [e for e in events if (e.account_id, e.conversation_id) not in found]
+    created = {(e.account_id, e.conversation_id) for e in new}
     if new:
         create_missing(connection, new)
-        found.update(lock(connection, {(e.account_id, e.conversation_id) for e in new}))
-    return found
+        found.update(lock(connection, created))
+    return found, created
 
 
 def _lock_postgresql(
@@ -343,6 +345,13 @@ def _from_row(row: Row[Any]) -> Conversation:
         close_reason=row.close_reason,
         auto_closed=row.auto_closed,
         close_warned_at=row.close_warned_at,
+        previous_closed_at=row.previous_closed_at,
+        previous_closed_by=None
+        if row.previous_closed_by is None
+        else ClosedBy(row.previous_closed_by),
+        previous_closing_agent_id=row.previous_closing_agent_id,
+        previous_close_reason=row.previous_close_reason,
+        previous_opened_at=row.previous_opened_at,
     )
 
 
@@ -365,5 +374,12 @@ def _to_row(conversation: Conversation, close_due_at: datetime | None) -> dict[s
         "close_reason": conversation.close_reason,
         "auto_closed": conversation.auto_closed,
         "close_warned_at": conversation.close_warned_at,
+        "previous_closed_at": conversation.previous_closed_at,
+        "previous_closed_by": None
+        if conversation.previous_closed_by is None
+        else conversation.previous_closed_by.value,
+        "previous_closing_agent_id": conversation.previous_closing_agent_id,
+        "previous_close_reason": conversation.previous_close_reason,
+        "previous_opened_at": conversation.previous_opened_at,
         "close_due_at": close_due_at,
     }

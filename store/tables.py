@@ -88,6 +88,12 @@ conversations = Table(
     Column("auto_closed", Boolean, nullable=False, server_default=false()),
     # When convlife warned that the current idle period ends in a close (migration 0008).
     Column("close_warned_at", UTCDateTime, nullable=True),
+    # What the current open replaced (see policies.state.Conversation): routing reads it.
+    Column("previous_closed_at", UTCDateTime, nullable=True),
+    Column("previous_closed_by", String(8), nullable=True),
+    Column("previous_closing_agent_id", ID, nullable=True),
+    Column("previous_close_reason", String(500), nullable=True),
+    Column("previous_opened_at", UTCDateTime, nullable=True),
     # When the sweep must look at it; NULL when it never closes. Derived from last activity and
     # the account setting, kept as a column so that finding due work costs O(due), not O(open).
     Column("close_due_at", UTCDateTime, nullable=True),

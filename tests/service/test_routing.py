@@ -248,3 +248,30 @@ def test_a_contact_of_one_account_never_sees_another_accounts_conversations(
         "c2",
     )
     assert routed(service, alice)["route"] == "previous_agent"
+
+
+@pytest.mark.parametrize("conversation", ["c1", "c2"], ids=["reopened", "a-new-conversation"])
+def test_an_open_dated_when_the_contact_wrote_but_applied_first_does_not_keep_it_from_its_agent(
+    service: Service, conversation: str
+) -> None:
+    # The platform opened (or reopened) a conversation because the contact wrote, and that
+    # open reached convlife in an earlier batch than the message.
+    account = account_with(service, window="P1D")
+    service.ingest([opened(account, agent_id="ana"), agent_close(account, T0 + minutes(5))], T0)
+    writes_at = T0 + minutes(30)
+    service.ingest(opened(account, conversation, writes_at, bot=True), writes_at)
+    service.ingest(inbound(account, writes_at), writes_at + minutes(1))
+
+    decision = routed(service, account)
+    assert (decision["route"], decision["agent_id"]) == ("previous_agent", "ana")
+
+
+def test_a_conversation_opened_before_the_contact_wrote_keeps_it_there(service: Service) -> None:
+    account = account_with(service, window="P1D")
+    service.ingest([opened(account, agent_id="ana"), agent_close(account, T0 + minutes(5))], T0)
+    writes_at = T0 + minutes(30)
+    service.ingest(opened(account, "c1", writes_at - µs, bot=True), writes_at)
+    service.ingest(inbound(account, writes_at), writes_at + minutes(1))
+
+    decision = routed(service, account)
+    assert (decision["route"], decision["conversation_id"]) == ("open_conversation", "c1")

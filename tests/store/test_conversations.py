@@ -145,6 +145,11 @@ def test_save_round_trips_every_field_as_aware_utc_with_microseconds(engine: Eng
         closed_by=ClosedBy.AGENT,
         closing_agent_id="ana",
         close_reason="resolved ✓",
+        previous_closed_at=utc("2026-03-01T09:00:00.000002"),
+        previous_closed_by=ClosedBy.SYSTEM,
+        previous_closing_agent_id="bruno",
+        previous_close_reason="spam ✓",
+        previous_opened_at=datetime(2026, 3, 1, 11, 30, 0, 5, tzinfo=plus_two),
     )
     due = utc("2026-03-02T10:00:00.654321")
     with engine.begin() as connection:
@@ -155,7 +160,8 @@ def test_save_round_trips_every_field_as_aware_utc_with_microseconds(engine: Eng
 
     assert found == (full, due)
     state, stored_due = found
-    for moment in (state.last_activity_at, state.assigned_at, state.closed_at, stored_due):
+    moments = (state.last_activity_at, state.assigned_at, state.closed_at, stored_due)
+    for moment in (*moments, state.previous_closed_at, state.previous_opened_at):
         assert moment is not None
         assert moment.utcoffset() == timedelta(0)
     assert state.assigned_at == utc("2026-03-01T10:01:02.999999")

@@ -3,6 +3,7 @@ same scenarios is in tests/service)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -118,3 +119,37 @@ def test_once_rescheduled_an_account_follows_its_latest_settings_in_the_batch() 
     assert decided.rescheduled == {
         account: AccountSettings(timedelta(minutes=5), timedelta(days=1), bot_enabled=True)
     }
+
+
+def test_a_conversation_created_for_the_batch_counts_for_an_inbound_only_once_it_has_an_event() -> (
+    None
+):
+    # The store creates a batch's new conversations before the batch is decided; one that no
+    # applied event has reached yet did not exist when the contact wrote.
+    account = new_id("acct")
+    created = Conversation(
+        account_id=account,
+        conversation_id="c-2",
+        contact_id="contact-1",
+        line_id="line-1",
+        status=Status.OPEN,
+        last_activity_at=T0 + 10 * MINUTE,
+    )
+    state = replace(
+        loaded(account, closed_by_agent(account, "agent-1"), created),
+        created=frozenset({(account, "c-2")}),
+    )
+    contact = {"contact_id": "contact-1", "line_id": "line-1"}
+    wrote = parsed("contact.inbound", account, 10, **contact)
+    message = parsed(
+        "conversation.message", account, 10, conversation_id="c-2", sender="contact", **contact
+    )
+    wrote_again = parsed("contact.inbound", account, 11, **contact)
+
+    decided = decide(state, [wrote, message, wrote_again], T0 + 12 * MINUTE)
+
+    routed = [d for d in decided.decisions if isinstance(d, ContactRouted)]
+    assert [(d.route, d.agent_id, d.conversation_id) for d in routed] == [
+        (Route.PREVIOUS_AGENT, "agent-1", None),
+        (Route.OPEN_CONVERSATION, None, "c-2"),
+    ]

@@ -14,7 +14,7 @@ from events.parsing import parse_event
 from policies.conversation import apply_event, new_conversation, touch
 from policies.inactivity import auto_close
 from policies.routing import route_inbound
-from policies.state import AccountSettings, ClosedBy, Conversation, LineOwner, Status
+from policies.state import INACTIVITY, AccountSettings, ClosedBy, Conversation, LineOwner, Status
 from tests.support import conversation_event, utc
 
 T0 = utc("2026-03-01T10:00:00")
@@ -183,6 +183,27 @@ HISTORIES = {
         at(minutes(0), "conversation.closed", closed_by="system"),
         at(minutes(1), "conversation.message", sender="contact"),
         at(minutes(2), "conversation.transferred", agent_id="bruno"),
+    ],
+    "closed-twice-reopened-twice-then-handed-over": [
+        at(minutes(0), "conversation.opened", agent_id="ana"),
+        at(minutes(10), "conversation.closed", closed_by="agent", agent_id="ana", close_reason="x"),
+        at(minutes(20), "conversation.opened", bot=True),
+        at(minutes(25), "conversation.closed", closed_by="system"),
+        at(minutes(30), "conversation.opened", bot=True),
+        at(minutes(40), "conversation.opened", agent_id="bruno"),
+    ],
+    "a-close-between-two-opens-before-the-reopen": [
+        at(minutes(0), "conversation.opened", agent_id="ana"),
+        at(minutes(12), "conversation.closed", closed_by="agent", agent_id="ana", close_reason="x"),
+        at(minutes(15), "conversation.opened", bot=True),
+        at(minutes(20), "conversation.opened", agent_id="bruno"),
+    ],
+    "two-closes-at-one-instant-before-the-reopen": [
+        at(minutes(0), "conversation.opened", agent_id="ana"),
+        at(minutes(10), "conversation.closed", closed_by="agent", agent_id="ana", close_reason="x"),
+        at(minutes(10), "conversation.closed", closed_by="system"),
+        at(minutes(10), "conversation.opened", agent_id="carla"),
+        at(minutes(20), "conversation.opened", agent_id="bruno"),
     ],
 }
 
@@ -517,6 +538,12 @@ WITH_A_SWEEP: dict[str, list[ConversationEvent]] = {
             close_reason="ok",
         ),
     ],
+    "closed-then-reopened-to-the-bot-then-handed-over": [
+        at(minutes(0), "conversation.opened", agent_id="ana"),
+        at(minutes(10), "conversation.closed", **AGENT_CLOSE),
+        at(minutes(20), "conversation.opened", bot=True),
+        at(minutes(25), "conversation.opened", agent_id="bruno"),
+    ],
     "an-upstream-system-close-and-an-agent-close": [
         at(minutes(0), "conversation.opened", agent_id="ana"),
         at(minutes(10), "conversation.closed", closed_by="system"),
@@ -593,3 +620,116 @@ def test_a_late_close_replaces_the_auto_close_only_if_it_belongs_to_the_period_i
     assert after.auto_closed is not replaces
     assert after.closed_by is (ClosedBy.AGENT if replaces else ClosedBy.SYSTEM)
     assert after.closed_at == (close_at if replaces else SWEPT_AT)
+
+
+# --- What the current open replaced: previous_* ------------------------------------------------
+
+
+def previous(state: Conversation) -> tuple[object, ...]:
+    return (
+        state.previous_closed_at,
+        state.previous_closed_by,
+        state.previous_closing_agent_id,
+        state.previous_close_reason,
+        state.previous_opened_at,
+    )
+
+
+ANAS_CLOSE = at(
+    minutes(10), "conversation.closed", closed_by="agent", agent_id="ana", close_reason="x"
+)
+NO_PREVIOUS = (None, None, None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("history", "expected"),
+    [
+        ([at(minutes(0), "conversation.opened", agent_id="ana")], NO_PREVIOUS),
+        (
+            [
+                at(minutes(0), "conversation.message", sender="contact"),
+                at(minutes(5), "conversation.opened", bot=True),
+            ],
+            NO_PREVIOUS,
+        ),
+        (
+            [ANAS_CLOSE, at(minutes(20), "conversation.opened", bot=True)],
+            (minutes(10), ClosedBy.AGENT, "ana", "x", None),
+        ),
+        (
+            [
+                at(minutes(0), "conversation.opened", agent_id="ana"),
+                at(minutes(20), "conversation.opened", agent_id="bruno"),
+            ],
+            (None, None, None, None, minutes(0)),
+        ),
+        (
+            [
+                ANAS_CLOSE,
+                at(minutes(20), "conversation.opened", bot=True),
+                at(minutes(30), "conversation.opened", agent_id="bruno"),
+            ],
+            (minutes(10), ClosedBy.AGENT, "ana", "x", minutes(20)),
+        ),
+        ([at(minutes(0), "conversation.opened", agent_id="ana"), ANAS_CLOSE], NO_PREVIOUS),
+        (
+            [
+                ANAS_CLOSE,
+                at(minutes(20), "conversation.opened", bot=True),
+                at(minutes(30), "conversation.closed", closed_by="system"),
+            ],
+            NO_PREVIOUS,
+        ),
+    ],
+    ids=[
+        "first-open",
+        "open-after-activity",
+        "reopen-after-a-close",
+        "open-after-an-open",
+        "two-opens-after-a-close",
+        "closed",
+        "closed-again",
+    ],
+)
+def test_the_previous_fields_hold_the_newest_close_and_open_before_the_current_open(
+    history: list[ConversationEvent], expected: tuple[object, ...]
+) -> None:
+    for order in itertools.permutations(history):
+        assert previous(apply_all(list(order))) == expected
+
+
+def test_a_late_close_newer_than_the_previous_open_drops_it() -> None:
+    state = apply_all(
+        [
+            at(minutes(0), "conversation.opened", agent_id="ana"),
+            at(minutes(20), "conversation.opened", agent_id="bruno"),
+        ]
+    )
+
+    after = apply_event(state, ANAS_CLOSE)
+
+    assert (after.status, after.status_changed_at) == (Status.OPEN, minutes(20))
+    assert previous(after) == (minutes(10), ClosedBy.AGENT, "ana", "x", None)
+
+
+def test_an_open_after_an_automatic_close_keeps_it_as_the_previous_close() -> None:
+    settings = AccountSettings(inactivity_close_after=CLOSE_AFTER)
+    state = apply_all([ANAS_CLOSE, at(minutes(20), "conversation.opened", agent_id="bruno")])
+    closing = auto_close(state, settings, SWEPT_AT)
+    assert closing is not None
+    assert previous(closing[0]) == previous(state)  # provisional: the period's open is kept
+
+    reopened = apply_event(closing[0], at(SWEPT_AT + µs, "conversation.opened", bot=True))
+
+    assert previous(reopened) == (SWEPT_AT, ClosedBy.SYSTEM, None, INACTIVITY, None)
+
+
+def test_an_open_dated_before_an_automatic_close_replaces_the_period_open_instead() -> None:
+    settings = AccountSettings(inactivity_close_after=CLOSE_AFTER)
+    state = apply_all([ANAS_CLOSE, at(minutes(20), "conversation.opened", agent_id="bruno")])
+    closing = auto_close(state, settings, SWEPT_AT)
+    assert closing is not None
+
+    reopened = apply_event(closing[0], at(SWEPT_AT, "conversation.opened", bot=True))
+
+    assert previous(reopened) == (minutes(10), ClosedBy.AGENT, "ana", "x", minutes(20))

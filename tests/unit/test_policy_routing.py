@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from events.decisions import ContactRouted, Route
-from events.models import ContactInbound
+from events.models import ContactInbound, ConversationEvent
+from events.parsing import parse_event
+from policies.conversation import apply_event
 from policies.inactivity import auto_close
-from policies.routing import route_inbound
+from policies.routing import route_inbound, touched_conversation
 from policies.state import (
     INACTIVITY,
     AccountSettings,
@@ -24,7 +26,7 @@ from policies.state import (
     LineOwner,
     Status,
 )
-from tests.support import utc
+from tests.support import conversation_event, utc
 
 CLOSED_AT = utc("2026-03-01T10:00:00")
 
@@ -555,3 +557,148 @@ def test_the_decision_id_depends_only_on_the_account_and_the_inbound_event() -> 
     assert uuid.UUID(first.decision_id).version == 5
     assert decide([closed()], event_id="in-2").decision_id != first.decision_id
     assert decide([closed()], account="other-account").decision_id != first.decision_id
+
+
+# --- Conversations as they stood when the contact wrote ---------------------------------------
+# A platform opens (or reopens) a conversation because the contact wrote, dated at that instant
+# or just after, and may deliver the open first. The contact is routed as if it had not.
+
+WROTE_AT = CLOSED_AT + timedelta(hours=2)
+
+
+def history(conversation_id: str, *steps: tuple[datetime, str, dict[str, Any]]) -> Conversation:
+    """The conversation after its events, applied in the order given."""
+    state: Conversation | None = None
+    for moment, type_, fields in steps:
+        raw = conversation_event(
+            type_, "acct", conversation_id, moment, contact_id="maria", line_id="sales", **fields
+        )
+        event = parse_event(raw)
+        assert isinstance(event, ConversationEvent)
+        state = apply_event(state, event)
+    assert state is not None
+    return state
+
+
+def opened(moment: datetime, agent: str = "bruno") -> tuple[datetime, str, dict[str, Any]]:
+    return (moment, "conversation.opened", {"agent_id": agent})
+
+
+def closed_by_ana(moment: datetime = CLOSED_AT) -> tuple[datetime, str, dict[str, Any]]:
+    fields = {"closed_by": "agent", "agent_id": "ana", "close_reason": "resolved"}
+    return (moment, "conversation.closed", fields)
+
+
+ANAS = history("c1", opened(CLOSED_AT - timedelta(hours=1), "ana"), closed_by_ana())
+
+
+@pytest.mark.parametrize(
+    "opened_at", [WROTE_AT, WROTE_AT + timedelta(seconds=1)], ids=["same-instant", "a-second-after"]
+)
+def test_a_new_conversation_opened_when_the_contact_wrote_does_not_keep_it_from_its_agent(
+    opened_at: datetime,
+) -> None:
+    new = history("c2", opened(opened_at, "bruno"))
+
+    decision = route([ANAS, new], at=WROTE_AT)
+
+    assert (decision.route, decision.agent_id) == (Route.PREVIOUS_AGENT, "ana")
+    assert "agent ana closed conversation c1 with reason 'resolved' 2h before" in decision.reason
+
+
+@pytest.mark.parametrize(
+    "opened_at", [WROTE_AT, WROTE_AT + timedelta(seconds=1)], ids=["same-instant", "a-second-after"]
+)
+def test_a_reopen_applied_before_the_contacts_message_still_gives_it_back_to_its_agent(
+    opened_at: datetime,
+) -> None:
+    reopened = history(
+        "c1", opened(CLOSED_AT - timedelta(hours=1), "ana"), closed_by_ana(), opened(opened_at)
+    )
+    assert (reopened.status, reopened.closing_agent_id) == (Status.OPEN, None)
+
+    decision = route([reopened], at=WROTE_AT)
+
+    assert (decision.route, decision.agent_id) == (Route.PREVIOUS_AGENT, "ana")
+    assert "closed conversation c1 with reason 'resolved'" in decision.reason
+
+
+def test_a_conversation_opened_before_the_contact_wrote_keeps_it_where_it_is() -> None:
+    reopened = history(
+        "c1",
+        opened(CLOSED_AT - timedelta(hours=1), "ana"),
+        closed_by_ana(),
+        opened(WROTE_AT - µs),
+    )
+
+    decision = route([reopened], at=WROTE_AT)
+
+    assert (decision.route, decision.conversation_id, decision.agent_id) == (
+        Route.OPEN_CONVERSATION,
+        "c1",
+        "bruno",
+    )
+
+
+def test_an_open_after_the_contact_wrote_does_not_hide_an_earlier_open_since_the_close() -> None:
+    # Reopened (say to a bot) before the contact wrote, handed to an agent after: open all along.
+    handed_over = history(
+        "c1",
+        opened(WROTE_AT + timedelta(minutes=1)),
+        closed_by_ana(),
+        opened(CLOSED_AT - timedelta(hours=1), "ana"),
+        opened(WROTE_AT - timedelta(minutes=1), "carla"),
+    )
+
+    decision = route([handed_over], at=WROTE_AT)
+
+    assert (decision.route, decision.conversation_id) == (Route.OPEN_CONVERSATION, "c1")
+
+
+def test_a_conversation_open_through_activity_before_any_open_counts_as_open() -> None:
+    seen = history("c2", (WROTE_AT + timedelta(minutes=5), "conversation.note", {}))
+    assert seen.status_changed_at is None
+
+    decision = route([ANAS, seen], at=WROTE_AT)
+
+    assert (decision.route, decision.conversation_id) == (Route.OPEN_CONVERSATION, "c2")
+
+
+def test_a_conversation_first_opened_after_the_contact_wrote_does_not_count() -> None:
+    new = history("c2", opened(WROTE_AT + timedelta(seconds=1)))
+
+    decision = route([new], at=WROTE_AT, line=LineOwner(agent_id="lea"))
+
+    assert (decision.route, decision.agent_id) == (Route.LINE_OWNER, "lea")
+    assert "no earlier conversation on this line" in decision.reason
+
+
+@pytest.mark.parametrize("reopened", [False, True], ids=["new-conversation", "reopen"])
+def test_a_contact_back_after_the_window_opened_in_the_same_instant_is_a_new_contact(
+    reopened: bool,
+) -> None:
+    wrote_at = CLOSED_AT + timedelta(hours=24)
+    conversations = (
+        [
+            history(
+                "c1",
+                opened(CLOSED_AT - timedelta(hours=1), "ana"),
+                closed_by_ana(),
+                opened(wrote_at),
+            )
+        ]
+        if reopened
+        else [ANAS, history("c2", opened(wrote_at))]
+    )
+
+    decision = route(conversations, at=wrote_at)
+
+    assert decision.route is Route.UNASSIGNED
+    assert "the 1d reassignment window after conversation c1 is over" in decision.reason
+
+
+def test_the_inbound_counts_as_activity_of_no_conversation_when_it_goes_back_to_the_agent() -> None:
+    new = history("c2", opened(WROTE_AT))
+    assert touched_conversation(route([ANAS, new], at=WROTE_AT)) is None
+    earlier = history("c2", opened(WROTE_AT - µs))
+    assert touched_conversation(route([ANAS, earlier], at=WROTE_AT)) == "c2"
