@@ -76,8 +76,8 @@ def preview(
     with engine.connect() as connection:
         account = configuration.account_settings(connection, [account_id], default)[account_id]
         if line_id is not None:
-            line = configuration.line_owners(connection, {(account_id, line_id)})
-            overrides = line[(account_id, line_id)].overrides
+            found = configuration.line_owners(connection, {(account_id, line_id)})
+            overrides = found[(account_id, line_id)].overrides
             after = effective(account, LineSettings({**overrides.values, **change}))
             groups: list[tuple[AccountSettings, str | None, Collection[str]]] = [
                 (after, line_id, ())
