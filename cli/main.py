@@ -12,6 +12,7 @@ from typing import Any, NoReturn, TextIO
 
 from redis import Redis
 
+from cli import preview as preview_command
 from cli import webhooks as webhooks_command
 from events.durations import DurationError, humanize
 from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM, QUEUES
@@ -170,8 +171,10 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument("--port", type=int, default=8000)
     gateway.add_argument("--insecure-no-auth", action="store_true", help="local use only")
 
-    account = command("settings", _settings, "show or set an account's settings")
-    account.add_argument("action", choices=["show", "set"])
+    account = command(
+        "settings", _settings, "show, set or preview a change of an account's settings"
+    )
+    account.add_argument("action", choices=["show", "set", "preview"])
     account.add_argument("account_id")
     account.add_argument(
         "--close-after", type=_duration_flag, help="set: P7D, PT24H, seconds (3600), or never"
@@ -187,8 +190,11 @@ def _parser() -> argparse.ArgumentParser:
         help="set: whether a returning contact goes back to an agent who is away",
     )
     account.add_argument(
-        "--json", action="store_true", help="show: one JSON object, durations in ISO 8601"
+        "--json",
+        action="store_true",
+        help="show, preview: one JSON object, durations in ISO 8601",
     )
+    preview_command.add_arguments(account)
 
     hooks = command("webhooks", _webhooks, "add, list, remove webhooks; show their deliveries")
     webhooks_command.add_arguments(hooks)
@@ -617,6 +623,10 @@ def _gateway(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _settings(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "preview":
+        return preview_command.run(settings, args)
+    if args.line is not None or args.business_hours is not None:
+        raise UsageError("--line and --business-hours: only for settings preview")
     away = args.route_to_away_agents
     changes = {
         "--close-after": args.close_after,

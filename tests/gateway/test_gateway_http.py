@@ -396,3 +396,28 @@ def test_a_broker_that_is_down_gets_503_with_retry_after_and_the_retry_goes_thro
     finally:
         process.stop()
         server.stop()
+
+
+def test_a_settings_preview_answers_with_counts_and_changes_nothing(
+    client: Client, broker: Broker
+) -> None:
+    before = broker.queued_messages()
+    response = client.request(
+        "POST",
+        f"/v1/accounts/{account()}/settings/preview",
+        {"inactivity_close_after": "P1D", "business_hours": None},
+    )
+    assert response.status == 200, response.body
+    shown = response.json()
+    assert (shown["close_at_once"], shown["more_within_7d"], shown["sample"]) == (0, 0, [])
+    assert shown["exact"] is True
+    assert broker.queued_messages() == before  # a preview enqueues nothing
+
+
+def test_a_settings_preview_of_nothing_or_of_a_bad_value_gets_422(client: Client) -> None:
+    path = f"/v1/accounts/{account()}/settings/preview"
+    assert client.request("POST", path, {}).status == 422
+    assert client.request("POST", path, {"inactivity_close_after": "soon"}).status == 422
+    bad_zone = {"business_hours": {"timezone": "Mars/Olympus", "weekly": {}}}
+    assert client.request("POST", path, bad_zone).status == 422
+    assert client.request("POST", path, {"reassignment_window": "P1D"}).status == 422
