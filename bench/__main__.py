@@ -27,7 +27,7 @@ SIZES = {
 NEWCOMER = {
     # The default `convlife run`: inbound events; sustained closes' window (s) and the cap on
     # their number (else 10x the no-op rate per second over the window).
-    "tiny": (600, 3, 300),
+    "tiny": (600, 2, 300),
     "quick": (20_000, 10, 50_000),
     "full": (100_000, 20, 300_000),
 }

@@ -284,7 +284,7 @@ def sustained_closes(
     account = "sustained"
     loaded_at = time.time()
     # The lead covers the UPDATE that puts the deadlines in place (seconds at 100,000s of rows).
-    lead = 2 + n / 25_000
+    lead = 1 + n / 10_000
     targets, lead_left = load_deadlines(database_url, account, n, window, lead)
     load_seconds = time.time() - loaded_at
     first_deadline = min(targets.values()).timestamp()
