@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import workloads
-from bench.harness import staged
+from bench import default_run, workloads
+from bench.harness import Stage, staged
 
 SIZES = {
     #        events, noop, open conv, due sample, window s, burst, naive ETA tasks
@@ -24,6 +24,15 @@ SIZES = {
     "quick": (20_000, 10_000, 100_000, 500, 10, 10_000, 20_000),
     "full": (100_000, 30_000, 1_000_000, 2_000, 20, 100_000, 60_000),
 }
+NEWCOMER = {
+    # The default `convlife run`: inbound events; sustained closes' window (s) and the cap on
+    # their number (else 10x the no-op rate per second over the window).
+    "tiny": (600, 2, 300),
+    "quick": (20_000, 10, 50_000),
+    "full": (100_000, 20, 300_000),
+}
+DEMAND_OVER_NOOP = 10
+"""Sustained closes are due at this many times the same run's no-op rate per second."""
 
 
 def main() -> None:
@@ -67,6 +76,8 @@ def main() -> None:
             )
             print(f"[bench] baseline: Celery no-op task per event, {noop} events", flush=True)
             results["celery_noop"] = workloads.celery_noop(stage, noop)
+            # After the no-op baseline: the sustained demand is set from its rate.
+            newcomer(stage, results, *NEWCOMER[mode_name])
             print(f"[bench] close lag with {open_count} open conversations", flush=True)
             results["close_lag"] = workloads.close_lag(stage, open_count, due, window)
             print(f"[bench] burst: {burst_size} due at once", flush=True)
@@ -77,6 +88,22 @@ def main() -> None:
             stage.drop_postgres()
     results["seconds"] = round(time.time() - started, 1)
     write(results, args.out)
+
+
+def newcomer(stage: Stage, results: dict[str, Any], inbound: int, window: int, cap: int) -> None:
+    """The default `convlife run` on both stores: inbound -> routed, then sustained closes at
+    DEMAND_OVER_NOOP times the no-op rate (capped by mode; the demand reached is recorded)."""
+    noop_rate = results["celery_noop"]["events_per_second"]
+    due = max(1, min(cap, DEMAND_OVER_NOOP * noop_rate * window))
+    for store, fresh in (("postgresql", stage.fresh_postgres), ("sqlite", stage.fresh_sqlite)):
+        print(
+            f"[bench] convlife run, {store}: {inbound} contact.inbound -> routed, then {due} "
+            f"deadlines over {window} s",
+            flush=True,
+        )
+        measured = default_run.convlife_run(stage, fresh(), store, inbound, due, window)
+        results[f"run_inbound_{store}"] = measured["inbound"]
+        results[f"run_closes_{store}"] = measured["closes"]
 
 
 def machine() -> dict[str, Any]:
@@ -157,6 +184,7 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "target <= 200 (deadlines live in PostgreSQL)",
             verdict(lag["redis_bytes_per_open_conversation"] <= 200),
         ),
+        *_newcomer_rows(r),
     ]
 
 
@@ -187,6 +215,67 @@ def _http_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     ]
 
 
+INBOUND_TARGETS = {"postgresql": 15, "sqlite": 12}
+"""inbound -> routed with the default `convlife run`, as a multiple of the no-op rate (issue 15)."""
+STORE_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
+
+
+def _newcomer_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The default `convlife run`'s figures, each beside the same run's no-op rate (absent in
+    results written before they were measured)."""
+    noop = max(r["celery_noop"]["events_per_second"], 1)
+    rows: list[tuple[str, str, str, str]] = []
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    for store, name in STORE_NAMES.items():
+        inbound, closes = r.get(f"run_inbound_{store}"), r.get(f"run_closes_{store}")
+        if inbound is None or closes is None:
+            continue
+        ratio = inbound["events_per_second"] / noop
+        target = INBOUND_TARGETS[store]
+        rows.append(
+            (
+                f"convlife run, {name}: contact.inbound (batches of {inbound['batch']}) -> "
+                "contact.routed on the stream (events/s)",
+                f"{inbound['events_per_second']:,} ({inbound['misrouted']} misrouted)",
+                f"Celery no-op task per event: {noop:,}/s",
+                f"{ratio:.1f}x; target >= {target}x: {verdict(ratio >= target)}",
+            )
+        )
+        once = closes["duplicates_on_stream"] == closes["duplicate_closes"] == 0
+        all_closed = closes["closed"] == closes["deadlines"]
+        demand = closes["demand_per_second"] / noop
+        rows.append(
+            (
+                f"convlife run, {name}: {closes['deadlines']:,} deadlines over "
+                f"{closes['window_s']} s ({closes['demand_per_second']:,}/s = {demand:.1f}x "
+                "no-op): close lag p50 / p99 / max (s)",
+                f"{closes['lag_p50_s']} / {closes['lag_p99_s']} / {closes['lag_max_s']} "
+                f"({closes['closed']:,} closed, "
+                f"{closes['duplicates_on_stream'] + closes['duplicate_closes']} duplicates)",
+                f"closes/s while due: {closes['closes_per_second']:,} = "
+                f"{closes['closes_per_second'] / noop:.1f}x no-op",
+                "target p99 <= 1 s, max <= 2 s, each closed once: "
+                + verdict(
+                    closes["lag_p99_s"] <= 1 and closes["lag_max_s"] <= 2 and once and all_closed
+                ),
+            )
+        )
+        growth = max(inbound["rss_growth_mb"], closes["rss_growth_mb"])
+        rows.append(
+            (
+                f"convlife run, {name}: process tree RSS, inbound / closes (MB)",
+                f"{inbound['rss_before_mb']} -> {inbound['rss_after_mb']} / "
+                f"{closes['rss_before_mb']} -> {closes['rss_after_mb']}",
+                f"no-op {noop:,}/s in the same run",
+                f"growth <= 50 MB: {verdict(growth <= 50)}",
+            )
+        )
+    return rows
+
+
 def _redis_bytes(measured: float) -> str:
     # used_memory moves by a few KB on its own; below zero is that noise, not a saving.
     return str(measured) if measured > 0 else f"0 (used_memory moved {measured:+} B/conv.)"
@@ -215,12 +304,18 @@ def write(results: dict[str, Any], out: Path) -> None:
     (out / "latest.md").write_text("\n".join(markdown))
     (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     written = [out / "latest.md", out / "latest.json"]
-    if plot(results["close_lag"]["lags"], out / "latest.png", header):
+    sustained = {
+        STORE_NAMES[store]: results[f"run_closes_{store}"]
+        for store in STORE_NAMES
+        if f"run_closes_{store}" in results
+    }
+    if plot(results["close_lag"]["lags"], sustained, out / "latest.png", header):
         written.append(out / "latest.png")
     print("\nwritten: " + ", ".join(str(path) for path in written))
 
 
-def plot(lags: list[float], path: Path, title: str) -> bool:
+def plot(lags: list[float], sustained: dict[str, dict[str, Any]], path: Path, title: str) -> bool:
+    """The close-lag histogram; beside it, when measured, the sustained closes' lag over time."""
     try:
         import matplotlib
 
@@ -229,7 +324,9 @@ def plot(lags: list[float], path: Path, title: str) -> bool:
     except ImportError:
         print("[bench] matplotlib is not installed (pip install '.[bench]'): no plot")
         return False
-    figure, axis = plt.subplots(figsize=(8, 4.5))
+    panels = 2 if sustained else 1
+    figure, axes = plt.subplots(1, panels, figsize=(8 * panels, 4.5), squeeze=False)
+    axis = axes[0][0]
     axis.hist(lags, bins=40, color="#3b7dd8")
     axis.axvline(1.0, color="orange", linestyle="--", label="p99 target (1 s)")
     axis.axvline(2.0, color="red", linestyle="--", label="max target (2 s)")
@@ -237,6 +334,26 @@ def plot(lags: list[float], path: Path, title: str) -> bool:
     axis.set_ylabel("conversations")
     axis.set_title(title, fontsize=8)
     axis.legend()
+    if sustained:
+        axis = axes[0][1]
+        for (name, run), color in zip(sustained.items(), ("#3b7dd8", "#d8793b"), strict=False):
+            series = run["lag_over_time"]
+            times = [point["t"] for point in series]
+            axis.plot(times, [p["p50"] for p in series], color=color, label=f"{name} p50")
+            axis.plot(
+                times, [p["max"] for p in series], color=color, linestyle=":", label=f"{name} max"
+            )
+        axis.axhline(1.0, color="orange", linestyle="--", label="p99 target (1 s)")
+        axis.axhline(2.0, color="red", linestyle="--", label="max target (2 s)")
+        first = next(iter(sustained.values()))
+        axis.set_xlabel("deadline, seconds after the first (bins of the window)")
+        axis.set_ylabel("close lag (s)")
+        axis.set_title(
+            f"convlife run: {first['deadlines']:,} deadlines over {first['window_s']} s "
+            "(sustained closes)",
+            fontsize=8,
+        )
+        axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

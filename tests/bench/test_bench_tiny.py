@@ -1,4 +1,5 @@
-"""The benchmark runs (tiny size) and is correct: every due conversation closed exactly once.
+"""The benchmark runs (tiny size) and is correct: every due conversation closed exactly once,
+every inbound contact routed once, to where its state says.
 
 Speed is the benchmark's business, never asserted here.
 """
@@ -53,4 +54,14 @@ def test_the_tiny_benchmark_closes_every_due_conversation_exactly_once(
     assert results["ingest_postgresql"]["events"] == results["ingest_sqlite"]["events"] > 0
     assert results["ingest_http"]["events"] == results["ingest_postgresql"]["events"]
     assert results["ingest_postgresql_100"]["batch"] == results["ingest_http"]["batch"] == 100
+    for store in ("postgresql", "sqlite"):
+        inbound = results[f"run_inbound_{store}"]
+        # Each contact's preloaded state implies its route; all three routes occur.
+        assert inbound["misrouted"] == inbound["duplicates_on_stream"] == 0
+        assert set(inbound["routes"]) == {"previous_agent", "line_owner", "open_conversation"}
+        assert sum(inbound["routes"].values()) == inbound["events"] > 0
+        closes = results[f"run_closes_{store}"]
+        assert closes["closed"] == closes["deadlines"] > 0
+        assert closes["duplicates_on_stream"] == closes["duplicate_closes"] == 0
+        assert sum(point["count"] for point in closes["lag_over_time"]) == closes["closed"]
     assert (tmp_path / "latest.md").read_text().count("|") > 20
