@@ -85,7 +85,8 @@ def profiled_runtime(pg_name: str) -> Iterator[tuple[Runtime, SqlClock, Stage]]:
     from pathlib import Path
 
     with tempfile.TemporaryDirectory() as workdir:
-        stage = Stage(Path(workdir), pg_name=pg_name)
+        # BENCH_PROFILE_SUFFIX keeps profiles run side by side (two worktrees) apart.
+        stage = Stage(Path(workdir), pg_name=pg_name + os.environ.get("BENCH_PROFILE_SUFFIX", ""))
         url = stage.fresh_postgres()
         settings = Settings(database_url=url, broker_url=REDIS_URL)
         logs.configure(settings.log_level, settings.log_format)
