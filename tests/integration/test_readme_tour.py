@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,16 @@ def test_the_readme_tour_runs_as_written(running: dict[str, str], tmp_path: Path
     assert [(d["route"], d["agent_id"]) for d in routed] == [("previous_agent", "bruno")]
     closed = [d for d in decisions if d["type"] == "conversation.auto_closed"]
     assert [d["conversation_id"] for d in closed] == ["c1"]
+    [warning] = [d for d in decisions if d["type"] == "conversation.close_warning"]
+    assert warning["conversation_id"] == "c1"
+    closes_at = datetime.fromisoformat(warning["closes_at"])
+    assert closes_at <= datetime.fromisoformat(closed[0]["closed_at"])
+
+    # The preview's figures depend on how soon the worker applied the events (a loaded machine
+    # may take longer than the tour's 3 s); tests/service/test_preview.py holds them exact.
+    assert "account acme, if it closed after 30m (every hour):\n  would close at once: " in (
+        done.stdout
+    )
 
     assert "conversation c1 (account acme" in done.stdout
     assert "  status: closed" in done.stdout
