@@ -23,7 +23,8 @@ from observability.metrics import serve
 from policies import calendar
 from policies.configuration import effective, set_by
 from policies.inactivity import close_deadline, next_check, warning_at
-from policies.state import AccountSettings, Conversation, LineSettings, Status
+from policies.routing import why_unavailable
+from policies.state import AccountSettings, Agent, Conversation, LineSettings, Status
 from service import logs, ops
 from service.errors import UsageError, command_error, mask
 from service.settings import Settings
@@ -431,9 +432,27 @@ def _conversation(settings: Settings, args: argparse.Namespace) -> int:
         print(printable(missing))
         return 1
     print(_explain(view.state, view.close_due_at, view.account, datetime.now(UTC), view.line))
+    if view.closing_agent is not None and view.state.closing_agent_id is not None:
+        print(
+            printable(_closing_agent_line(view.state.closing_agent_id, *view.closing_agent, view))
+        )
     for line in _decision_lines(view):
         print(line)
     return 0
+
+
+def _closing_agent_line(agent_id: str, agent: Agent, open_now: int, view: ConversationView) -> str:
+    """Whether the agent who closed it could take the contact back now (presence, capacity),
+    as routing would judge it (policies.routing.why_unavailable)."""
+    capacity = "no limit" if agent.capacity is None else f"capacity {agent.capacity}"
+    state = (
+        f"  closing agent {agent_id}: {'active' if agent.active else 'inactive'}, "
+        f"{agent.presence.value}, {open_now} open, {capacity}"
+    )
+    why = why_unavailable(agent_id, agent, open_now, view.settings)
+    if why is None:
+        return f"{state}; available to take the contact back"
+    return f"{state}; not available now ({why})"
 
 
 def _decision_lines(view: ConversationView) -> list[str]:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from policies.configuration import effective
 from policies.inactivity import close_deadline, warning_at
-from policies.state import AccountSettings, Conversation, LineSettings
+from policies.state import AccountSettings, Agent, Conversation, LineSettings
 from store import configuration, conversations
 from store.tables import decisions
 
@@ -33,6 +33,9 @@ class ConversationView:
     account: AccountSettings
     decisions: list[dict[str, Any]]
     line: LineSettings = field(default_factory=LineSettings)
+    closing_agent: tuple[Agent, int] | None = None
+    """The agent who closed it (what is known of them, and how many open conversations they
+    have now), when an agent closed it: whether a returning contact would go back to them."""
 
     @property
     def settings(self) -> AccountSettings:
@@ -87,6 +90,11 @@ def conversation_view(
     account = configuration.account_settings(connection, [account_id], default)[account_id]
     line = configuration.line_owners(connection, [(account_id, state.line_id)])
     history = conversation_decisions(connection, account_id, conversation_id)
+    closing_agent = None
+    if state.closing_agent_id is not None:
+        key = (account_id, state.closing_agent_id)
+        known = configuration.agent_states(connection, [key]).get(key, Agent())
+        closing_agent = (known, conversations.open_assigned(connection, [key])[key])
     return ConversationView(
-        state, due, account, history, line[(account_id, state.line_id)].overrides
+        state, due, account, history, line[(account_id, state.line_id)].overrides, closing_agent
     )

@@ -12,8 +12,8 @@ import pytest
 from cli import main as cli
 from service import ops
 from service.settings import Settings
-from tests.service.builders import T0, opened
-from tests.support import Service, new_id
+from tests.service.builders import T0, agent_close, opened
+from tests.support import Service, event, new_id
 
 
 @pytest.fixture
@@ -103,3 +103,34 @@ def test_conversation_show_says_whether_the_account_routes_to_away_agents(
 
     assert code == 0
     assert "bot off, close warning none, route to away agents no" in out
+
+
+def test_conversation_show_says_whether_the_closing_agent_could_take_the_contact_back(
+    service: Service, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    account = new_id("acct")
+    agent = "ana"
+    service.ingest(
+        [
+            opened(account, "c1", agent_id=agent),
+            opened(account, "c2", agent_id=agent, contact_id="contact-2"),
+            agent_close(account, T0 + timedelta(minutes=1), agent=agent),
+        ],
+        T0 + timedelta(minutes=1),
+    )
+
+    _, available = run(settings, capsys, "conversation", "show", account, "c1")
+    service.ingest(
+        event("agent.updated", account, T0 + timedelta(minutes=2), agent_id=agent, capacity=1),
+        T0 + timedelta(minutes=2),
+    )
+    _, full = run(settings, capsys, "conversation", "show", account, "c1")
+
+    assert (
+        "  closing agent ana: active, online, 1 open, no limit; available to take the contact "
+        "back\n"
+    ) in available
+    assert (
+        "  closing agent ana: active, online, 1 open, capacity 1; not available now (agent ana "
+        "has 1 of 1 conversations open)\n"
+    ) in full
