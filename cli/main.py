@@ -185,6 +185,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     account.add_argument("--bot", choices=["on", "off"], help="set: the bot flow")
     account.add_argument(
+        "--warn-before",
+        type=_duration_flag,
+        help="set: a close warning this long before the close (PT5M), or never",
+    )
+    account.add_argument(
+        "--window-counts-business-hours",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="set: whether the reassignment window counts business hours only",
+    )
+    account.add_argument(
         "--route-to-away-agents",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -644,22 +655,28 @@ def _gateway(settings: Settings, args: argparse.Namespace) -> int:
 def _settings(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "preview":
         return preview_command.run(settings, args)
-    if args.line is not None or args.business_hours is not None:
-        raise UsageError("--line and --business-hours: only for settings preview")
+    if args.line is not None:
+        raise UsageError("--line: only for settings preview")
     away = args.route_to_away_agents
+    counts = args.window_counts_business_hours
     changes = {
         "--close-after": args.close_after,
         "--window": args.window,
         "--bot": args.bot,
         "--route-to-away-agents" if away else "--no-route-to-away-agents": away,
+        "--warn-before": args.warn_before,
+        "--business-hours": args.business_hours,
+        "--window-counts-business-hours" if counts else "--no-window-counts-business-hours": counts,
     }
     given = [flag for flag, value in changes.items() if value is not None]
     if args.action == "set":
         if not given:
             raise UsageError(
                 "settings set needs at least one of --close-after, --window, --bot, "
-                "--[no-]route-to-away-agents"
+                "--[no-]route-to-away-agents, --warn-before, --business-hours, "
+                "--[no-]window-counts-business-hours"
             )
+        hours = args.business_hours
         event = ops.settings_set(
             settings,
             args.account_id,
@@ -667,6 +684,11 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
             args.window,
             args.bot,
             route_to_away_agents=away,
+            warn_before=args.warn_before,
+            business_hours="unchanged"
+            if hours is None
+            else preview_command.business_hours_from(hours),
+            window_counts_business_hours=counts,
         )
         print(f"published {json.dumps(event)}")
         return 0
@@ -681,6 +703,11 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
             "reassignment_window": ops.iso_duration(account.reassignment_window),
             "bot_enabled": account.bot_enabled,
             "route_to_away_agents": account.route_to_away_agents,
+            "close_warning_before": ops.iso_duration(account.close_warning_before),
+            "business_hours": None
+            if account.business_hours is None
+            else account.business_hours.model_dump(mode="json"),
+            "window_counts_business_hours": account.window_counts_business_hours,
             "source": view.source,
             "store": ops.store_name(settings),
             # Only the lines that override a setting; the others follow the account.
@@ -695,6 +722,8 @@ def _settings(settings: Settings, args: argparse.Namespace) -> int:
     print(f"  reassignment window: {_human(account.reassignment_window)}")
     print(f"  bot: {'on' if account.bot_enabled else 'off'}")
     print(f"  route to away agents: {_yes_no(account.route_to_away_agents)}")
+    print(f"  close warning: {_warning_setting(account.close_warning_before)}")
+    print(f"  counted hours: {_hours_words(account)}")
     if view.lines:
         print("  lines that override settings (the rest of each line follows the account):")
     for line_id, overrides in view.lines.items():

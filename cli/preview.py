@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--business-hours",
         metavar="FILE",
-        help="preview: business hours from a JSON file (docs/events.md), or 'none' for all hours",
+        help="set, preview: business hours from a JSON file (docs/events.md), or 'none' for "
+        "every hour",
     )
 
 
@@ -39,7 +40,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         change["business_hours"] = business_hours_from(args.business_hours)
     if not change:
         raise UsageError("settings preview needs --close-after and/or --business-hours")
-    if args.window is not None or args.bot is not None or args.route_to_away_agents is not None:
+    others = (args.window, args.bot, args.route_to_away_agents, args.warn_before)
+    if any(value is not None for value in others) or args.window_counts_business_hours is not None:
         raise UsageError("settings preview changes --close-after and --business-hours only")
     default = ops.worker_defaults(settings).settings
     with ops.store_session(settings) as engine:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -20,6 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.engine import Engine, make_url
 
 from events import durations
+from events.business_hours import BusinessHours
 from events.names import WORKER_DEFAULTS_KEY
 from events.parsing import InvalidEvent, parse_event
 from events.publish import publish
@@ -224,8 +225,12 @@ def settings_set(
     bot: str | None,
     *,
     route_to_away_agents: bool | None = None,
+    warn_before: str | None = None,
+    business_hours: BusinessHours | Literal["unchanged"] | None = "unchanged",
+    window_counts_business_hours: bool | None = None,
 ) -> dict[str, Any]:
-    """Publish an `account.settings_updated` with the given fields (the rest unchanged).
+    """Publish an `account.settings_updated` with the given fields (the rest unchanged; for
+    `business_hours`, None means every hour counts, "unchanged" leaves it out).
 
     It goes through ingest like any event, so ordering and idempotency rules apply.
     """
@@ -243,6 +248,14 @@ def settings_set(
         event["bot_enabled"] = bot.lower() in {"on", "true", "yes", "1"}
     if route_to_away_agents is not None:
         event["route_to_away_agents"] = route_to_away_agents
+    if warn_before is not None:
+        event["close_warning_before"] = iso_duration(parse_duration(warn_before))
+    if business_hours != "unchanged":
+        event["business_hours"] = (
+            None if business_hours is None else business_hours.model_dump(mode="json")
+        )
+    if window_counts_business_hours is not None:
+        event["window_counts_business_hours"] = window_counts_business_hours
     parse_event(event)  # refuse here what the worker would dead-letter
     publish(event, broker_url=settings.broker_url.get_secret_value())
     return event

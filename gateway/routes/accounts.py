@@ -51,6 +51,14 @@ class SettingsOut(BaseModel):
     inactivity_close_after_seconds: float | None = Field(description="null: Never")
     reassignment_window_seconds: float | None = Field(description="null: no window")
     bot_enabled: bool
+    close_warning_before_seconds: float | None = Field(
+        default=None, description="null: no close warning"
+    )
+    business_hours: dict[str, Any] | None = Field(
+        default=None, description="null: every hour counts (docs/events.md, business hours)"
+    )
+    route_to_away_agents: bool = True
+    window_counts_business_hours: bool = False
 
 
 class AccountSettingsOut(SettingsOut):
@@ -139,6 +147,12 @@ class SettingsChange(BaseModel):
     inactivity_close_after: str | float | None = None
     reassignment_window: str | float | None = None
     bot_enabled: bool | None = None
+    close_warning_before: str | float | None = None
+    business_hours: dict[str, Any] | None = Field(
+        default=None, description="docs/events.md, business hours; null: every hour counts"
+    )
+    route_to_away_agents: bool | None = None
+    window_counts_business_hours: bool | None = None
     event_id: str | None = Field(
         default=None,
         description="idempotency key of the change (default: a new one); send the same one "
@@ -200,13 +214,16 @@ def _settings_event(account_id: str, change: SettingsChange) -> dict[str, Any]:
         "occurred_at": datetime.now(UTC).isoformat(),
     }
     try:
-        for name in ("inactivity_close_after", "reassignment_window"):
+        for name in ("inactivity_close_after", "reassignment_window", "close_warning_before"):
             if name in given:
                 event[name] = _seconds(getattr(change, name))
-        if "bot_enabled" in given:
-            if change.bot_enabled is None:
-                raise ValueError("bot_enabled: true or false")
-            event["bot_enabled"] = change.bot_enabled
+        for flag in ("bot_enabled", "route_to_away_agents", "window_counts_business_hours"):
+            if flag in given:
+                if getattr(change, flag) is None:
+                    raise ValueError(f"{flag}: true or false")
+                event[flag] = getattr(change, flag)
+        if "business_hours" in given:
+            event["business_hours"] = change.business_hours
         parse_event(event)  # refuse here what the worker would dead-letter
     except InvalidEvent as error:
         raise HTTPException(422, error.reason) from None
@@ -238,6 +255,12 @@ def _settings_out(account_id: str, account: AccountSettings) -> SettingsOut:
         inactivity_close_after_seconds=_seconds_of(account.inactivity_close_after),
         reassignment_window_seconds=_seconds_of(account.reassignment_window),
         bot_enabled=account.bot_enabled,
+        close_warning_before_seconds=_seconds_of(account.close_warning_before),
+        business_hours=None
+        if account.business_hours is None
+        else account.business_hours.model_dump(mode="json"),
+        route_to_away_agents=account.route_to_away_agents,
+        window_counts_business_hours=account.window_counts_business_hours,
     )
 
 

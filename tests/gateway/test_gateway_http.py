@@ -421,3 +421,23 @@ def test_a_settings_preview_of_nothing_or_of_a_bad_value_gets_422(client: Client
     bad_zone = {"business_hours": {"timezone": "Mars/Olympus", "weekly": {}}}
     assert client.request("POST", path, bad_zone).status == 422
     assert client.request("POST", path, {"reassignment_window": "P1D"}).status == 422
+
+
+def test_a_settings_change_carries_the_warning_business_hours_and_routing_flags(
+    client: Client, broker: Broker
+) -> None:
+    hours = {"timezone": "UTC", "weekly": {"mon": [["09:00", "17:00"]]}}
+    change = {
+        "close_warning_before": "PT5M",
+        "business_hours": hours,
+        "route_to_away_agents": False,
+        "window_counts_business_hours": True,
+    }
+    response = client.request("PUT", f"/v1/accounts/{account()}/settings", change)
+    assert response.status == 202, response.body
+    [sent] = broker.queued_batches()[-1]
+    assert sent["close_warning_before"] == 300.0
+    assert sent["business_hours"] == hours
+    assert (sent["route_to_away_agents"], sent["window_counts_business_hours"]) == (False, True)
+    bad = {"business_hours": {"timezone": "Mars/Olympus", "weekly": {}}}
+    assert client.request("PUT", f"/v1/accounts/{account()}/settings", bad).status == 422

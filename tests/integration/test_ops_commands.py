@@ -40,6 +40,9 @@ def test_settings_set_goes_through_ingest_and_settings_show_reads_it(service: Se
         "reassignment_window": "P1D",
         "bot_enabled": True,
         "route_to_away_agents": False,
+        "close_warning_before": None,
+        "business_hours": None,
+        "window_counts_business_hours": False,
         "source": "set for this account (account.settings_updated)",
         "store": service.database_url,  # no password in the test URLs: nothing masked
         "lines": {},  # no line overrides a setting

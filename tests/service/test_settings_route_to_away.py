@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cli import main as cli
 from service import ops
+from service.errors import UsageError
 from service.settings import Settings
 from tests.service.builders import T0, agent_close, opened
 from tests.support import Service, event, new_id
@@ -134,3 +136,42 @@ def test_conversation_show_says_whether_the_closing_agent_could_take_the_contact
         "  closing agent ana: active, online, 1 open, capacity 1; not available now (agent ana "
         "has 1 of 1 conversations open)\n"
     ) in full
+
+
+def test_settings_set_sends_the_warning_the_business_hours_and_how_the_window_counts(
+    service: Service,
+    settings: Settings,
+    published: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    account = new_id("acct")
+    hours = tmp_path / "hours.json"
+    hours.write_text(
+        json.dumps({"timezone": "Europe/Berlin", "weekly": {"mon": [["09:00", "17:00"]]}})
+    )
+    argv = ["settings", "set", account, "--warn-before", "PT5M", "--business-hours", str(hours)]
+    code, _ = run(settings, capsys, *argv, "--window-counts-business-hours")
+    [sent] = published
+    service.ingest(sent, datetime.now(UTC))
+    run(settings, capsys, "settings", "set", account, "--business-hours", "none")
+
+    assert code == 0
+    assert sent["close_warning_before"] == "PT5M"
+    assert sent["business_hours"]["timezone"] == "Europe/Berlin"
+    assert sent["window_counts_business_hours"] is True
+    assert "inactivity_close_after" not in sent
+    assert published[1]["business_hours"] is None  # none: every hour counts again
+    shown = ops.account_view(settings, account).settings
+    assert shown.close_warning_before == timedelta(minutes=5)
+    assert shown.business_hours is not None
+    assert shown.window_counts_business_hours is True
+
+
+def test_settings_set_refuses_a_business_hours_file_it_cannot_use(
+    settings: Settings, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "hours.json"
+    bad.write_text(json.dumps({"timezone": "Mars/Olympus", "weekly": {}}))
+    with pytest.raises(UsageError, match="timezone"):
+        run(settings, capsys, "settings", "set", new_id("acct"), "--business-hours", str(bad))
