@@ -99,18 +99,26 @@ def humanize(duration: timedelta) -> str:
 
     A negative duration reads with a leading '-' ('-1h'), never as Python's '-1 day, 23:00:00'.
     """
-    under_a_second = round(duration.total_seconds(), 3)
-    if 0 < abs(under_a_second) < 1:
-        return f"{under_a_second:g}s"
-    seconds = int(duration.total_seconds())
+    # Every close's reason humanizes its idle time: written out, without a loop of f-strings.
+    total = duration.total_seconds()
+    if -1 < total < 1:
+        under_a_second = round(total, 3)
+        return f"{under_a_second:g}s" if 0 < abs(under_a_second) < 1 else "0s"
+    seconds = int(total)
     sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
+    minutes, second = divmod(abs(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    day, hour = divmod(hours, 24)
     parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        amount, seconds = divmod(seconds, size)
-        if amount:
-            parts.append(f"{amount}{unit}")
-    return sign + " ".join(parts) if parts else "0s"
+    if day:
+        parts.append(f"{day}d")
+    if hour:
+        parts.append(f"{hour}h")
+    if minute:
+        parts.append(f"{minute}m")
+    if second:
+        parts.append(f"{second}s")
+    return sign + " ".join(parts)
 
 
 def isoformat(duration: timedelta) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from events.business_hours import BusinessHours
 from events.decisions import AutoClosed, CloseWarning
@@ -150,11 +151,16 @@ def auto_close(
     start of the period (see `Conversation.auto_closed`): an agent's close dated within the
     period and delivered late replaces this one.
     """
-    if not is_due(conversation, settings, now):
+    decision = auto_close_decision(conversation, settings, now, line=line)
+    if decision is None:
         return None
-    assert settings.inactivity_close_after is not None  # is_due checked it
-    # status_changed_at is kept: see the docstring.
-    closed_now = closed(
+    return auto_closed(conversation, now), decision
+
+
+def auto_closed(conversation: Conversation, now: datetime) -> Conversation:
+    """The conversation as the sweep's close at `now` leaves it; `status_changed_at` is kept
+    (see `auto_close`). store.conversations.save_auto_closes writes the same in SQL."""
+    return closed(
         conversation,
         at=now,
         by=ClosedBy.SYSTEM,
@@ -162,30 +168,53 @@ def auto_close(
         reason=INACTIVITY,
         automatic=True,
     )
-    decision = AutoClosed(
+
+
+def auto_close_decision(
+    conversation: Conversation,
+    settings: AccountSettings,
+    now: datetime,
+    *,
+    line: LineSettings | None = None,
+) -> AutoClosed | None:
+    """`auto_close`'s decision alone (None if the conversation must stay open), for a caller
+    that stores the close itself as `auto_closed` makes it (the sweep, in one statement)."""
+    if not is_due(conversation, settings, now):
+        return None
+    assert settings.inactivity_close_after is not None  # is_due checked it
+    last_activity_at = conversation.last_activity_at
+    return AutoClosed(
         decision_id=decision_id(
             "conversation.auto_closed",
             conversation.account_id,
             conversation.conversation_id,
-            conversation.last_activity_at.isoformat(),
+            last_activity_at.isoformat(),
         ),
         account_id=conversation.account_id,
         decided_at=now,
         reason=close_reason(
-            conversation.last_activity_at,
+            last_activity_at,
             now,
             settings,
-            who=set_by("inactivity_close_after", conversation.line_id, line or LineSettings()),
+            who=set_by("inactivity_close_after", conversation.line_id, line or _NO_OVERRIDES),
         ),
         conversation_id=conversation.conversation_id,
         contact_id=conversation.contact_id,
         line_id=conversation.line_id,
-        last_activity_at=conversation.last_activity_at,
+        last_activity_at=last_activity_at,
         closed_at=now,
         inactivity_close_after=settings.inactivity_close_after,
         business_hours=settings.business_hours,
     )
-    return closed_now, decision
+
+
+_NO_OVERRIDES = LineSettings()
+
+
+@lru_cache(maxsize=256)
+def _humanized(setting: timedelta) -> str:
+    # A setting is shared by every close of its line: humanize it once, not per close.
+    return humanize(setting)
 
 
 def close_reason(
@@ -199,7 +228,7 @@ def close_reason(
     time as the rule counted it (business hours, and the clock beside them, when they apply),
     and `who` set the close setting ("the account", "line L")."""
     assert settings.inactivity_close_after is not None  # only a due conversation is explained
-    setting = humanize(settings.inactivity_close_after)
+    setting = _humanized(settings.inactivity_close_after)
     idle = now - last_activity_at
     hours = settings.business_hours
     if hours is None:

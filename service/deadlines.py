@@ -18,7 +18,7 @@ from events.decisions import AutoClosed, CloseWarning
 from events.names import HEARTBEAT_KEY, SWEEP_FAILURES_KEY
 from events.parsing import storable
 from policies.configuration import effective, ignores_account_deadlines, overrides_deadlines
-from policies.inactivity import auto_close, next_check, warn
+from policies.inactivity import auto_close_decision, next_check, warn
 from policies.state import AccountSettings, Conversation, LineSettings
 from service import counters, logs
 from service.runtime import Runtime
@@ -117,67 +117,88 @@ def close_due(runtime: Runtime, now: datetime) -> SweepBatch:
         by_line = configuration.line_owners(
             connection, {(c.account_id, c.line_id) for c in claimed.conversations}
         )
-        changed: dict[ConversationKey, tuple[Conversation, datetime | None]] = {}
-        decisions: dict[ConversationKey, AutoClosed | CloseWarning] = {}
+        # The settings that apply on each line, worked out once per line, not once per row.
+        applying: dict[tuple[str, str], tuple[AccountSettings, LineSettings]] = {}
+        batch = _Batch()
         for conversation in claimed.conversations:
             key = key_of(conversation)
+            line_key = (conversation.account_id, conversation.line_id)
             try:
-                overrides = by_line[(conversation.account_id, conversation.line_id)].overrides
-                changed[key], decision = _decide(conversation, by_account[key[0]], overrides, now)
+                if line_key not in applying:
+                    overrides = by_line[line_key].overrides
+                    applying[line_key] = (effective(by_account[key[0]], overrides), overrides)
+                _decide(batch, key, conversation, *applying[line_key], now)
             except Exception as error:
                 if not conversations.is_row_fault(error):
                     raise
                 faulty[key] = conversations.describe_fault(error)
-                continue
-            if decision is not None:
-                decisions[key] = decision
-        stored = _write(connection, changed, decisions, faulty)
+        stored = _write(connection, batch, now, faulty)
         _quarantine(connection, faulty, now)
-    made = [d for d in decisions.values() if d.decision_id in stored]
+    made = [d for d in batch.decisions.values() if d.decision_id in stored]
     return SweepBatch(len(claimed), made, len(faulty))
 
 
+class _Batch:
+    """What the sweep decided for a batch: the closes (stored by one statement), the other
+    conversations it changed (each with its next check), and the decisions."""
+
+    def __init__(self) -> None:
+        self.closes: list[ConversationKey] = []
+        self.changed: dict[ConversationKey, tuple[Conversation, datetime | None]] = {}
+        self.decisions: dict[ConversationKey, AutoClosed | CloseWarning] = {}
+
+
 def _decide(
-    conversation: Conversation, account: AccountSettings, line: LineSettings, now: datetime
-) -> tuple[tuple[Conversation, datetime | None], AutoClosed | CloseWarning | None]:
-    settings = effective(account, line)
+    batch: _Batch,
+    key: ConversationKey,
+    conversation: Conversation,
+    settings: AccountSettings,
+    line: LineSettings,
+    now: datetime,
+) -> None:
     # The close first: past the deadline a warning would come too late to act on (a sweep
     # that was down, a setting that moved the deadline into the past), so it closes unwarned.
-    closing = auto_close(conversation, settings, now, line=line)
+    # The closed conversation is `auto_closed(conversation, now)`, which
+    # conversations.save_auto_closes stores without building it.
+    closing = auto_close_decision(conversation, settings, now, line=line)
     if closing is not None:
-        closed, decision = closing
-        return (closed, None), decision
+        batch.closes.append(key)
+        batch.decisions[key] = closing
+        return
     warning = warn(conversation, settings, now)
     if warning is not None:
         warned, notice = warning
-        return (warned, next_check(warned, settings)), notice
+        batch.changed[key] = (warned, next_check(warned, settings))
+        batch.decisions[key] = notice
+        return
     # Not due after all (its setting changed): store the next check it has now.
-    return (conversation, next_check(conversation, settings)), None
+    batch.changed[key] = (conversation, next_check(conversation, settings))
 
 
 def _write(
-    connection: Connection,
-    changed: dict[ConversationKey, tuple[Conversation, datetime | None]],
-    decisions: dict[ConversationKey, AutoClosed | CloseWarning],
-    faulty: dict[ConversationKey, str],
+    connection: Connection, batch: _Batch, now: datetime, faulty: dict[ConversationKey, str]
 ) -> set[str]:
     """Save the batch in one go; if a row's values make that fail, save row by row and add the
     ones that fail to `faulty`. Returns the decision ids stored."""
     try:
         with connection.begin_nested():
-            conversations.save(connection, changed)
-            return set(outbox.add_decisions(connection, decisions.values()))
+            conversations.save_auto_closes(connection, batch.closes, now)
+            conversations.save(connection, batch.changed)
+            return set(outbox.add_decisions(connection, batch.decisions.values()))
     except Exception as error:
         if not conversations.is_row_fault(error):
             raise
     stored: set[str] = set()
-    for key, row in changed.items():
+    closes = set(batch.closes)
+    for key in [*batch.closes, *batch.changed]:
         try:
             with connection.begin_nested():
-                conversations.save(connection, {key: row})
-                stored.update(
-                    outbox.add_decisions(connection, [decisions[key]] * (key in decisions))
-                )
+                if key in closes:
+                    conversations.save_auto_closes(connection, [key], now)
+                else:
+                    conversations.save(connection, {key: batch.changed[key]})
+                decision = batch.decisions.get(key)
+                stored.update(outbox.add_decisions(connection, [decision] if decision else []))
         except Exception as error:
             if not conversations.is_row_fault(error):
                 raise
