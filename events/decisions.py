@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
@@ -31,6 +32,12 @@ class _Decision(BaseModel):
     account_id: str
     decided_at: AwareDatetime
     reason: str = Field(description="Why, in words a person reads.")
+
+    @cached_property
+    def data(self) -> str:
+        """This decision as the JSON its `decisions` row and its stream entry carry (the `data`
+        field), serialized once: the row is written and the entry relayed from the same text."""
+        return self.model_dump_json()
 
 
 class AutoClosed(_Decision):

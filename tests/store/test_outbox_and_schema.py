@@ -67,7 +67,7 @@ def test_a_relay_of_its_own_decisions_leaves_the_others_to_the_periodic_relay(
         publisher,
         T0,
         batch_size=2,
-        only=[d.decision_id for d in mine],
+        made=mine,
         with_dead_letters=False,
     )
     on_stream = [
