@@ -7,9 +7,11 @@ consumers de-duplicate on it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from functools import cached_property
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -31,6 +33,18 @@ class _Decision(BaseModel):
     account_id: str
     decided_at: AwareDatetime
     reason: str = Field(description="Why, in words a person reads.")
+
+    @cached_property
+    def data(self) -> str:
+        """This decision as the JSON its `decisions` row and its stream entry carry (the `data`
+        field), serialized once: the row is written and the entry relayed from the same text."""
+        return self.model_dump_json()
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; with `update`, its `data` is serialized from its own values, not copied."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("data", None)
+        return copied
 
 
 class AutoClosed(_Decision):

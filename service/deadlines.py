@@ -263,7 +263,7 @@ def _sweep(runtime: Runtime, clock: Callable[[], datetime]) -> int:
                 runtime.engine,
                 runtime.redis,
                 clock(),
-                only=[decision.decision_id for decision in batch.decisions],
+                made=batch.decisions,
                 with_dead_letters=batch.quarantined > 0,
             )
             _best_effort(partial(counters.record, runtime.redis, made=batch.decisions))

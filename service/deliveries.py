@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -147,7 +147,7 @@ def _dead_letter(runtime: Runtime, item: object, reason: str, now: datetime) -> 
     with runtime.engine.begin() as connection:
         outbox.add_invalid(connection, poison, now)
     logs.dead_letter(poison.reason, poison.account_id, poison.event_id, poison.code)
-    _relay(runtime, now, only=[], with_dead_letters=True)
+    _relay(runtime, now, made=[], with_dead_letters=True)
     _best_effort(runtime, dead_letter_reasons=[poison.code])
 
 
@@ -158,7 +158,7 @@ def _after_commit(runtime: Runtime, result: ingest.IngestResult, now: datetime) 
         _relay(
             runtime,
             now,
-            only=[decision.decision_id for decision in result.decisions],
+            made=result.decisions,
             with_dead_letters=result.dead_lettered > 0,
         )
     _best_effort(
@@ -169,10 +169,12 @@ def _after_commit(runtime: Runtime, result: ingest.IngestResult, now: datetime) 
     )
 
 
-def _relay(runtime: Runtime, now: datetime, *, only: list[str], with_dead_letters: bool) -> None:
+def _relay(
+    runtime: Runtime, now: datetime, *, made: Sequence[Decision], with_dead_letters: bool
+) -> None:
     try:
         outbox.relay(
-            runtime.engine, runtime.redis, now, only=only, with_dead_letters=with_dead_letters
+            runtime.engine, runtime.redis, now, made=made, with_dead_letters=with_dead_letters
         )
     except Exception as error:
         log.warning("relay left to the periodic relay: %s", first_line(error))

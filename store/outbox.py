@@ -7,7 +7,7 @@ relay: at least once, with the same `decision_id`, never lost.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +25,8 @@ from events.parsing import (
     printable,
     storable,
 )
-from store.db import bulk_insert
-from store.streams import DEAD_LETTERS_STREAM, DECISIONS_STREAM, append
+from store.db import bulk_insert, rows_json, rows_param
+from store.streams import DEAD_LETTERS_STREAM, DECISIONS_STREAM, append, append_data
 from store.tables import dead_letters, decisions
 
 
@@ -40,7 +40,7 @@ def add_decisions(connection: Connection, items: Iterable[Decision]) -> list[str
             "conversation_id": d.conversation_id,
             "contact_id": d.contact_id,
             "decided_at": d.decided_at,
-            "data": d.model_dump_json(),
+            "data": d.data,
             "published_at": None,
         }
         for d in items
@@ -115,35 +115,42 @@ def relay(
     now: datetime,
     batch_size: int = 1000,
     *,
-    only: Collection[str] | None = None,
+    made: Sequence[Decision] | None = None,
     with_dead_letters: bool = True,
 ) -> int:
     """Publish what the outbox holds unpublished; returns how many entries were sent.
 
-    `only`: of the decisions, just these. A task relays what it made itself, so
-    an account's burst of closes never queues another account's routing decision behind it;
-    the periodic relay sends whatever is left over (after a crash between commit and relay).
+    `made`: of the decisions, just these, which the caller has just stored: a task relays what
+    it made itself, so an account's burst of closes never queues another account's routing
+    decision behind it; the periodic relay sends whatever is left over (after a crash between
+    commit and relay). They are claimed and marked published in one statement and sent from
+    memory (`Decision.data`, the JSON their rows hold), not read back.
 
-    Rows are claimed under lock (SKIP LOCKED on PostgreSQL), sent, then marked in the same
-    transaction, so two relays at once do not send the same row twice.
+    Rows are claimed under lock (SKIP LOCKED on PostgreSQL), sent, then committed as
+    published, so two relays at once do not send the same row twice; a failure before the
+    commit leaves them unpublished for the next relay.
     """
     sent = 0
-    pending = None if only is None else sorted(only)
+    pending = None if made is None else list(made)
     while True:
         with engine.begin() as connection:
-            rows: Sequence[Any] = []
-            if pending is None or pending:
-                wanted = select(decisions.c.decision_id, decisions.c.data).where(
-                    decisions.c.published_at.is_(None)
-                )
-                if pending is not None:
-                    wanted = wanted.where(decisions.c.decision_id.in_(pending[:batch_size]))
-                    pending = pending[batch_size:]
+            data: list[str] = []
+            if pending is None:
                 rows = connection.execute(
-                    wanted.order_by(decisions.c.decided_at)
+                    select(decisions.c.decision_id, decisions.c.data)
+                    .where(decisions.c.published_at.is_(None))
+                    .order_by(decisions.c.decided_at)
                     .limit(batch_size)
                     .with_for_update(skip_locked=True)
                 ).all()
+                data = [row.data for row in rows]
+                _mark_published(connection, [row.decision_id for row in rows], now)
+                more_decisions = len(rows) >= batch_size
+            else:
+                chunk, pending = pending[:batch_size], pending[batch_size:]
+                claimed = _claim(connection, [d.decision_id for d in chunk], now)
+                data = [d.data for d in chunk if d.decision_id in claimed]
+                more_decisions = bool(pending)
             letters: Sequence[Any] = []
             if with_dead_letters:
                 letters = connection.execute(
@@ -153,23 +160,57 @@ def relay(
                     .limit(batch_size)
                     .with_for_update(skip_locked=True)
                 ).all()
-            if not rows and not letters and not pending:
-                return sent
-            append(redis, DECISIONS_STREAM, [{"data": row.data} for row in rows])
+            append_data(redis, DECISIONS_STREAM, data)
             append(redis, DEAD_LETTERS_STREAM, [_dead_letter_entry(row) for row in letters])
-            if rows:
-                connection.execute(
-                    update(decisions)
-                    .where(decisions.c.decision_id.in_([row.decision_id for row in rows]))
-                    .values(published_at=now)
-                )
             if letters:
                 connection.execute(
                     update(dead_letters)
                     .where(dead_letters.c.id.in_([row.id for row in letters]))
                     .values(published_at=now)
                 )
-            sent += len(rows) + len(letters)
-        more_decisions = bool(pending) if pending is not None else len(rows) >= batch_size
+            sent += len(data) + len(letters)
         if not more_decisions and len(letters) < batch_size:
             return sent
+
+
+def _ids_param(connection: Connection, ids: list[str]) -> tuple[Any, dict[str, str]]:
+    """`ids` as the right side of an IN: on PostgreSQL one JSON parameter (a fixed, cached
+    statement; psycopg parses a statement of 500 placeholders anew each time, ~60 µs of CPU
+    per id), on SQLite the bound list."""
+    if connection.dialect.name == "postgresql":
+        source = rows_param("ids", [decisions.c.decision_id])
+        return select(source.c.decision_id), {"ids": rows_json({"decision_id": i} for i in ids)}
+    return ids, {}
+
+
+def _mark_published(connection: Connection, ids: list[str], now: datetime) -> None:
+    """Mark rows this transaction holds locked as published, in one statement."""
+    if not ids:
+        return
+    where, params = _ids_param(connection, ids)
+    connection.execute(
+        update(decisions).where(decisions.c.decision_id.in_(where)).values(published_at=now),
+        params,
+    )
+
+
+def _claim(connection: Connection, ids: list[str], now: datetime) -> set[str]:
+    """Of `ids`, mark published those still unpublished and not locked by another relay (which
+    sends them itself), in one statement; returns them."""
+    if not ids:
+        return set()
+    where, params = _ids_param(connection, ids)
+    unpublished = decisions.alias("unpublished")
+    lockable = (
+        select(unpublished.c.decision_id)
+        .where(unpublished.c.decision_id.in_(where), unpublished.c.published_at.is_(None))
+        .with_for_update(skip_locked=True)
+    )
+    claimed = connection.execute(
+        update(decisions)
+        .where(decisions.c.decision_id.in_(lockable))
+        .values(published_at=now)
+        .returning(decisions.c.decision_id),
+        params,
+    )
+    return set(claimed.scalars())

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 
 from redis import Redis
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from events.decisions import ContactRouted, Route
+from events.decisions import ContactRouted, Route, parse_decision
 from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM
 from store import outbox
 from store.migrate import current_revision, head_revision
+from store.tables import decisions
 from tests.support import new_id, utc
 
 T0 = utc("2026-03-01T10:00:00")
@@ -67,7 +69,7 @@ def test_a_relay_of_its_own_decisions_leaves_the_others_to_the_periodic_relay(
         publisher,
         T0,
         batch_size=2,
-        only=[d.decision_id for d in mine],
+        made=mine,
         with_dead_letters=False,
     )
     on_stream = [
@@ -83,6 +85,38 @@ def test_a_relay_of_its_own_decisions_leaves_the_others_to_the_periodic_relay(
     assert sorted(on_stream) == sorted(d.decision_id for d in [*mine, *others])
     assert stream_of(redis, DEAD_LETTERS_STREAM, "raw", marker) == [marker]
     publisher.close()
+
+
+def test_a_decision_relayed_from_memory_is_on_the_stream_byte_for_byte_as_its_row_holds_it(
+    engine: Engine, redis: Redis, redis_url: str
+) -> None:
+    account = new_id("acct")
+    made = [decision(account, n) for n in range(2)]
+    with engine.begin() as connection:
+        outbox.add_decisions(connection, made)
+        rows = dict(
+            connection.execute(
+                select(decisions.c.decision_id, decisions.c.data).where(
+                    decisions.c.account_id == account
+                )
+            ).all()
+        )
+    publisher = Redis.from_url(redis_url)
+    fresh = [d.model_copy() for d in made]  # no JSON cached: the relay serializes again
+
+    assert outbox.relay(engine, publisher, T0, made=fresh, with_dead_letters=False) == 2
+    assert outbox.relay(engine, publisher, T0, made=made, with_dead_letters=False) == 0
+    publisher.close()
+
+    on_stream = stream_of(redis, DECISIONS_STREAM, "data", account)
+    assert sorted(on_stream) == sorted(rows.values())
+    assert [parse_decision(data) for data in on_stream] == made
+
+
+def test_a_copy_of_a_decision_with_changes_serializes_its_own_values() -> None:
+    made = decision("acme", 1)
+    assert json.loads(made.data)["reason"] == "test"
+    assert json.loads(made.model_copy(update={"reason": "other"}).data)["reason"] == "other"
 
 
 def test_a_relay_sends_dead_letters_with_their_reason(
