@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 
@@ -420,7 +421,25 @@ def get(
     return None if row is None else (_from_row(row), row.close_due_at)
 
 
+_FIELDS = tuple(field.name for field in dataclass_fields(Conversation))
+assert tuple(column.name for column in table.columns)[: len(_FIELDS)] == _FIELDS
+_STATUS, _CLOSED_BY, _PREVIOUS_CLOSED_BY = (
+    _FIELDS.index(name) for name in ("status", "closed_by", "previous_closed_by")
+)
+_STATUSES = {status.value: status for status in Status}
+_CLOSERS: dict[str | None, ClosedBy | None] = {None: None} | {c.value: c for c in ClosedBy}
+
+
 def _from_row(row: Row[Any]) -> Conversation:
+    if row._fields[: len(_FIELDS)] == _FIELDS:
+        # A whole row (`select(table)`): its columns start with the fields, in their order
+        # (asserted above). Positional, with the enums looked up: reading 22 attributes of a
+        # Row by name cost a fifth of a routed inbound's read phase.
+        values = list(row[: len(_FIELDS)])
+        values[_STATUS] = _STATUSES[values[_STATUS]]
+        values[_CLOSED_BY] = _CLOSERS[values[_CLOSED_BY]]
+        values[_PREVIOUS_CLOSED_BY] = _CLOSERS[values[_PREVIOUS_CLOSED_BY]]
+        return Conversation(*values)
     return Conversation(
         account_id=row.account_id,
         conversation_id=row.conversation_id,

@@ -121,7 +121,17 @@ def rows_param(name: str, columns: Sequence[Column[Any]]) -> TableValuedAlias:
 
 def rows_json(rows: Iterable[Mapping[str, Any]]) -> str:
     """Rows (dicts keyed by column name) as the JSON `rows_param` reads."""
-    return json.dumps(list(rows), default=_json_value, separators=(",", ":"))
+    # A batch's rows share values (the claim time, `decided_at`): each is converted once.
+    converted: dict[object, str] = {}
+
+    def default(value: object) -> str:
+        if not isinstance(value, datetime):
+            return _json_value(value)
+        if (text := converted.get(value)) is None:
+            text = converted[value] = _json_value(value)
+        return text
+
+    return json.dumps(list(rows), default=default, separators=(",", ":"))
 
 
 def _json_value(value: object) -> str:
