@@ -116,20 +116,33 @@ def decide(
     settings = loaded.settings | {a: row.value for a, row in decided.accounts.items()}
     owners = loaded.owners | {key: row.value for key, row in decided.lines.items()}
 
+    applying: dict[LineKey, AccountSettings] = {}
+
     def applied(account_id: str, line_id: str) -> AccountSettings:
-        """The settings that apply on a line, as the batch's configuration leaves them."""
-        line = owners.get((account_id, line_id), LineOwner())
-        return effective(settings[account_id], line.overrides)
+        """The settings that apply on a line, as the batch's configuration leaves them (worked
+        out once per line: the configuration is final before the first decision)."""
+        key = (account_id, line_id)
+        if (found := applying.get(key)) is None:
+            line = owners.get(key, LineOwner())
+            found = applying[key] = effective(settings[account_id], line.overrides)
+        return found
 
     for key in decided.lines:
         before = effective(loaded.settings[key[0]], loaded.lines[key].value.overrides)
         after = applied(*key)
         if moves_deadlines(before, after):
             decided.rescheduled_lines[key] = after
-    known = loaded.agent_states | {key: row.value for key, row in decided.agents.items()}
+    # By account once, not per inbound: a routing reads only its own account's agents.
+    known: dict[str, dict[str, Agent]] = defaultdict(dict)
+    for (account, agent), agent_state in (
+        loaded.agent_states | {key: row.value for key, row in decided.agents.items()}
+    ).items():
+        known[account][agent] = agent_state
     # Capacity counts follow the batch's own events: an open, transfer or close earlier in the
     # batch changes what a later routing of the same batch sees.
-    open_assigned = dict(loaded.open_assigned)
+    open_assigned: dict[str, dict[str, int]] = defaultdict(dict)
+    for (account, agent), count in loaded.open_assigned.items():
+        open_assigned[account][agent] = count
 
     states = dict(loaded.conversations)
     by_contact_line: dict[tuple[str, str, str], set[ConversationKey]] = defaultdict(set)
@@ -147,17 +160,9 @@ def decide(
                 [states[key] for key in existing],
                 applied(event.account_id, event.line_id),
                 owners[(event.account_id, event.line_id)],
-                {
-                    agent: state
-                    for (account, agent), state in known.items()
-                    if account == event.account_id
-                },
+                known.get(event.account_id, {}),
                 now,
-                open_assigned={
-                    agent: count
-                    for (account, agent), count in open_assigned.items()
-                    if account == event.account_id
-                },
+                open_assigned=open_assigned.get(event.account_id, {}),
             )
             decided.decisions.append(decision)
             # A conversation the inbound names may be one convlife has not heard of yet, or one
@@ -176,7 +181,11 @@ def decide(
         key: (state, next_check(state, applied(state.account_id, state.line_id)))
         for key, state in changed.items()
     }
-    decided.open_assigned = open_assigned
+    decided.open_assigned = {
+        (account, agent): count
+        for account, counts in open_assigned.items()
+        for agent, count in counts.items()
+    }
     return decided
 
 
@@ -186,16 +195,18 @@ def _assigned_open(state: Conversation | None) -> AgentKey | None:
     return (state.account_id, state.assignee_agent_id)
 
 
-def _recount(counts: dict[AgentKey, int], before: Conversation | None, after: Conversation) -> None:
-    """Move a conversation's place in the open counts from its state before an event to its
-    state after (only agents counted at load: the others no routing asks about)."""
+def _recount(
+    counts: dict[str, dict[str, int]], before: Conversation | None, after: Conversation
+) -> None:
+    """Move a conversation's place in the open counts (by account, then agent) from its state
+    before an event to its state after (only agents counted at load: the others no routing
+    asks about)."""
     was, now = _assigned_open(before), _assigned_open(after)
     if was == now:
         return
-    if was in counts:
-        counts[was] -= 1
-    if now in counts:
-        counts[now] += 1
+    for key, step in ((was, -1), (now, 1)):
+        if key is not None and key[1] in (of_account := counts.get(key[0], {})):
+            of_account[key[1]] += step
 
 
 def _configure(loaded: Loaded, events: list[Event], decided: Decided) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection, Result, Row
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from events.models import LATEST, ConversationEvent
@@ -105,8 +105,7 @@ def lock(
                 .order_by(table.c.conversation_id)
                 .with_for_update()
             )
-            for row in connection.execute(statement):
-                conversation = _from_row(row)
+            for conversation in _whole_rows(connection.execute(statement)):
                 found[key_of(conversation)] = conversation
     return found
 
@@ -154,7 +153,7 @@ def _lock_postgresql(
             ),
             {"pairs": _json_keys(pair_columns, contact_lines)},
         )
-        wanted.update((row.account_id, row.conversation_id) for row in rows)
+        wanted.update((account_id, conversation_id) for account_id, conversation_id in rows.all())
     if not wanted:
         return {}
     key_columns = [table.c.account_id, table.c.conversation_id]
@@ -171,11 +170,8 @@ def _lock_postgresql(
         .order_by(table.c.account_id, table.c.conversation_id)
         .with_for_update(of=table)
     )
-    found: dict[ConversationKey, Conversation] = {}
-    for row in connection.execute(statement, {"keys": _json_keys(key_columns, sorted(wanted))}):
-        conversation = _from_row(row)
-        found[key_of(conversation)] = conversation
-    return found
+    result = connection.execute(statement, {"keys": _json_keys(key_columns, sorted(wanted))})
+    return {key_of(conversation): conversation for conversation in _whole_rows(result)}
 
 
 def _json_keys(columns: list[Any], keys: Iterable[tuple[str, ...]]) -> str:
@@ -398,7 +394,7 @@ def open_of_account(
     )
     if after is not None:
         statement = statement.where(table.c.conversation_id > after)
-    return [_from_row(row) for row in connection.execute(statement)]
+    return _whole_rows(connection.execute(statement))
 
 
 def reschedule_open(
@@ -477,6 +473,12 @@ assert [c.name for c in table.columns][: len(_FIELDS)] == _FIELDS
 conversation's fields, in order."""
 _STATUS = {s.value: s for s in Status}
 _CLOSED_BY = {c.value: c for c in ClosedBy}
+
+
+def _whole_rows(result: Result[Any]) -> list[Conversation]:
+    """The conversations of a `select(table)` result, fetched at once (not row by row) and read
+    by position (`_from_row`)."""
+    return [_from_row(row) for row in result.all()]
 
 
 def _from_row(row: Row[Any]) -> Conversation:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
 
 from events.models import AccountSettingsUpdated, AgentUpdated, LineUpdated
@@ -201,3 +202,39 @@ def test_the_newest_agent_update_wins(engine: Engine) -> None:
         assert configuration.agent_states(connection, {(account, "ana")}) == {
             (account, "ana"): Agent(active=True)
         }
+
+
+def test_many_agents_of_several_accounts_are_read_by_one_statement_whatever_their_number(
+    engine: Engine,
+) -> None:
+    # A batch asks about every closing agent of its contacts: on PostgreSQL the statement text
+    # must not grow with them (a new text each batch is parsed and planned anew).
+    accounts = [new_id("acct") for _ in range(3)]
+    with engine.begin() as connection:
+        for n, account in enumerate(accounts):
+            for agent in ("ana", f"bo-{n}"):
+                parsed = parse_event(
+                    event("agent.updated", account, T0, agent_id=agent, capacity=n + 1)
+                )
+                assert isinstance(parsed, AgentUpdated)
+                assert configuration.apply_agent(connection, parsed)
+        texts: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+            texts.append(statement)
+
+        sa_event.listen(connection, "before_cursor_execute", seen)
+        few = configuration.agent_states(connection, {(accounts[0], "ana"), (accounts[1], "zed")})
+        asked = {(account, agent) for account in accounts for agent in ("ana", "bo-0", "zed")}
+        many = configuration.agent_states(connection, asked)
+        sa_event.remove(connection, "before_cursor_execute", seen)
+    assert few == {(accounts[0], "ana"): Agent(capacity=1)}
+    assert many == {
+        (accounts[0], "ana"): Agent(capacity=1),
+        (accounts[0], "bo-0"): Agent(capacity=1),
+        (accounts[1], "ana"): Agent(capacity=2),
+        (accounts[2], "ana"): Agent(capacity=3),
+    }
+    assert len(texts) == 2
+    if engine.dialect.name == "postgresql":
+        assert texts[0] == texts[1]
