@@ -30,8 +30,9 @@ EventKey = tuple[str, str]
 DEFAULT_PARTITION = "processed_events_default"
 _DAY_PARTITION = re.compile(r"^processed_events_p(\d{8})$")
 # A partition DDL waits at most this long for ingest's short transactions to let go of the
-# table, so a long one never makes every claim queue behind the DDL; the next run tries again.
-_DDL_LOCK_TIMEOUT = "5s"
+# table: claims queue behind a waiting DDL, so a long transaction ahead of it must not stall
+# ingest for longer; the next run tries again.
+_DDL_LOCK_TIMEOUT = "1s"
 
 
 def claim(
@@ -121,7 +122,7 @@ def maintain(connection: Connection, now: datetime, before: datetime, ahead: int
     """PostgreSQL: make the partitions of today (UTC) and the `ahead` days after it, and drop
     those of the days that ended at or before `before`. Nothing to do on SQLite.
 
-    Run it in a transaction of its own: it takes short table locks (waiting at most 5 s).
+    Run it in a transaction of its own: it takes short table locks, waiting at most 1 s.
     A day partition made after rows of that day went to the DEFAULT partition takes them over.
     """
     if connection.dialect.name != "postgresql":
