@@ -33,6 +33,7 @@ _DAY_PARTITION = re.compile(r"^processed_events_p(\d{8})$")
 # table: claims queue behind a waiting DDL, so a long transaction ahead of it must not stall
 # ingest for longer; the next run tries again.
 _DDL_LOCK_TIMEOUT = "1s"
+_LOCK = 0x636F6E766C696665  # "convlife": the advisory lock of the partition maintenance
 
 
 def claim(
@@ -128,6 +129,9 @@ def maintain(connection: Connection, now: datetime, before: datetime, ahead: int
     if connection.dialect.name != "postgresql":
         return Maintenance()
     connection.execute(text(f"SET LOCAL lock_timeout = '{_DDL_LOCK_TIMEOUT}'"))
+    # Two runs at once (a slow one overlapping the next tick) would both make the same day.
+    if not connection.scalar(text("SELECT pg_try_advisory_xact_lock(:lock)"), {"lock": _LOCK}):
+        return Maintenance()
     existing = set(day_partitions(connection))
     today = now.astimezone(UTC).date()
     wanted = [today + timedelta(days=n) for n in range(ahead + 1)]

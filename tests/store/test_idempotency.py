@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -196,3 +197,16 @@ def test_the_default_partition_is_pruned_by_when_its_records_were_processed(
     with engine.begin() as connection:
         both = at([(account, "old"), (account, "new")], occurred)
         assert idempotency.claim(connection, both, occurred) == {(account, "old")}
+
+
+def test_a_maintenance_run_while_another_one_runs_leaves_the_partitions_to_it(
+    engine: Engine,
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no partitions to maintain (and one writer at a time)")
+    day = utc("2001-05-01T09:00:00")
+    with engine.begin() as running:
+        made = idempotency.maintain(running, day, day - timedelta(days=365), ahead=0)
+        with engine.begin() as second:
+            assert idempotency.maintain(second, day, day, ahead=1) == idempotency.Maintenance()
+    assert [d.isoformat() for d in made.created] == ["2001-05-01"]
