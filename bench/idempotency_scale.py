@@ -5,8 +5,8 @@ transaction each, in-process, as service/ingest.py does) with N records already 
 
 Two fresh PostgreSQL databases per design (`convlife_part_<design>_{empty,loaded}<suffix>`,
 dropped at the end): N rows are loaded into one (INSERT … SELECT generate_series with the keys
-dropped, then the keys built: minutes, not hours), then rounds of claims alternate between the
-two, so machine noise falls on both alike; each rate is the median of the rounds.
+dropped, then the keys built: minutes, not hours), then claims alternate between the two batch
+by batch, so machine noise falls on both alike; each rate is the median of the rounds.
 
 - partitioned: the schema at the head (migration 0010): the N rows spread over the 30 days
   before today, one partition each; new events occur today.
@@ -129,20 +129,25 @@ def load(engine: Engine, design: str, rows: int, today: datetime) -> float:
     return time.monotonic() - started
 
 
-def rate(engine: Engine, claim: Claim, batches: int) -> float:
-    """New event ids claimed per second, in batches of 500 (10 untimed batches first)."""
+def rates(empty: Engine, loaded: Engine, claim: Claim, batches: int) -> tuple[float, float]:
+    """New event ids claimed per second on each store, in batches of 500 taken in turn, one on
+    the empty store then one on the loaded store (10 untimed pairs first): on a shared machine
+    a burst of load then falls on both alike."""
 
-    def one_batch() -> None:
+    def one_batch(engine: Engine) -> float:
         keys = [(f"acct-{n % ACCOUNTS}", uuid.uuid4().hex) for n in range(BATCH)]
+        started = time.perf_counter()
         with engine.begin() as connection:
             assert claim(connection, keys, datetime.now(UTC)) == BATCH
+        return time.perf_counter() - started
 
     for _ in range(10):
-        one_batch()
-    started = time.perf_counter()
+        one_batch(empty), one_batch(loaded)
+    on_empty = on_loaded = 0.0
     for _ in range(batches):
-        one_batch()
-    return batches * BATCH / (time.perf_counter() - started)
+        on_empty += one_batch(empty)
+        on_loaded += one_batch(loaded)
+    return batches * BATCH / on_empty, batches * BATCH / on_loaded
 
 
 def run_design(design: str, rows: int, batches: int, rounds: int) -> dict[str, float]:
@@ -161,8 +166,9 @@ def run_design(design: str, rows: int, batches: int, rounds: int) -> dict[str, f
         print(f"{design}: loaded {rows:,} rows in {seconds:.0f} s", flush=True)
         on_empty, on_loaded = [], []
         for n in range(rounds):
-            on_empty.append(rate(empty, claim, batches))
-            on_loaded.append(rate(loaded, claim, batches))
+            rate_empty, rate_loaded = rates(empty, loaded, claim, batches)
+            on_empty.append(rate_empty)
+            on_loaded.append(rate_loaded)
             print(
                 f"  round {n + 1}: empty {on_empty[-1]:,.0f}/s, "
                 f"{rows:,} rows {on_loaded[-1]:,.0f}/s",
