@@ -88,7 +88,8 @@ def claim_fresh(connection: Connection, events: list[Event], now: datetime) -> l
     first_of_key: dict[tuple[str, str], Event] = {}
     for event in events:
         first_of_key.setdefault((event.account_id, event.event_id), event)
-    fresh_keys = idempotency.claim(connection, first_of_key.keys(), now)
+    occurred = {key: event.occurred_at for key, event in first_of_key.items()}
+    fresh_keys = idempotency.claim(connection, occurred, now)
     return [event for key, event in first_of_key.items() if key in fresh_keys]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Table, Text, bindparam, cast, event, func, select
@@ -156,6 +156,8 @@ def _json_value(value: object) -> str:
         # Converted here as `UTCDateTime` does on the other path: PostgreSQL must never get a
         # raw offset (year 1 at +00:01 would be stored as a BC date psycopg cannot read back).
         return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
     raise TypeError(f"cannot send {type(value).__name__} as a row value")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from store.db import make_engine
-from store.tables import metadata
+from store.tables import declared, metadata
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")
@@ -17,6 +17,7 @@ try:
         context.configure(
             connection=connection,
             target_metadata=metadata,
+            include_name=declared,
             render_as_batch=connection.dialect.name == "sqlite",
             transaction_per_migration=True,
         )

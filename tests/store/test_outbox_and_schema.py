@@ -142,7 +142,8 @@ def test_the_migrations_create_exactly_the_tables_the_code_declares(engine: Engi
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from store.tables import metadata
+    from store.tables import declared, metadata
 
     with engine.connect() as connection:
-        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+        context = MigrationContext.configure(connection, opts={"include_name": declared})
+        assert compare_metadata(context, metadata) == []
