@@ -83,6 +83,10 @@ def test_events_posted_over_http_are_decided_and_readable_over_http(
         "inactivity_close_after_seconds": 2.0,
         "reassignment_window_seconds": 3600.0,
         "bot_enabled": False,
+        "close_warning_before_seconds": None,
+        "business_hours": None,
+        "route_to_away_agents": True,
+        "window_counts_business_hours": False,
         "lines": {},
     }
     since = service.stream_position()
