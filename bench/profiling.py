@@ -124,7 +124,10 @@ def under_cprofile(work: Callable[[], int]) -> tuple[int, pstats.Stats]:
     profile.enable()
     items = work()
     profile.disable()
-    return items, pstats.Stats(profile)
+    stats = pstats.Stats(profile)
+    if dump := os.environ.get("BENCH_PROFILE_DUMP"):
+        stats.dump_stats(dump)  # for `python -m pstats` or snakeviz: callers, cumulative times
+    return items, stats
 
 
 def report(what: str, measured: Pass, clock: SqlClock, stats: pstats.Stats, items: int) -> None:

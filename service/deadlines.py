@@ -267,8 +267,7 @@ def _sweep(runtime: Runtime, clock: Callable[[], datetime]) -> int:
                 with_dead_letters=batch.quarantined > 0,
             )
             _best_effort(partial(counters.record, runtime.redis, made=batch.decisions))
-            for decision in batch.decisions:
-                logs.decision(decision)
+            logs.decisions(batch.decisions)
         if batch.quarantined:
             _best_effort(
                 partial(counters.record_sweep, runtime.redis, quarantined=batch.quarantined)

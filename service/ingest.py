@@ -49,8 +49,7 @@ def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
         relayed = save_outcome(connection, invalid, decided, now)
     for error in invalid:
         logs.dead_letter(error.reason, error.account_id, error.event_id, error.code)
-    for made in relayed:
-        logs.decision(made)
+    logs.decisions(relayed)
     return IngestResult(
         applied=len(fresh),
         duplicates=len(valid) - len(fresh),

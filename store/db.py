@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Column, DateTime, Table, Text, bindparam, cast, event, func, select
 from sqlalchemy import column as sql_column
 from sqlalchemy.dialects import postgresql, sqlite
@@ -146,7 +147,16 @@ def rows_json(rows: Iterable[Mapping[str, Any]]) -> str:
             text = converted[value] = _json_value(value)
         return text
 
-    return json.dumps(list(rows), default=default, separators=(",", ":"))
+    listed = list(rows)
+    try:
+        # orjson writes the rows in C about 4x faster than `json` (its dumps is most of a
+        # batch's encoding cost); datetimes still come to `default`, which makes them UTC.
+        encoded = orjson.dumps(listed, default=default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        return encoded.decode()
+    except orjson.JSONEncodeError:
+        # What orjson refuses and `json` writes (a lone surrogate, an int past 64 bits) goes
+        # the old way, so the database, not the encoder, says what it makes of it.
+        return json.dumps(listed, default=default, separators=(",", ":"))
 
 
 def _json_value(value: object) -> str:

@@ -7,10 +7,11 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
-from events.decisions import ContactRouted, Route
+from events.decisions import AutoClosed, ContactRouted, Route
 from service import logs
 from tests.support import utc
 
@@ -147,4 +148,70 @@ def test_a_text_log_line_carries_the_same_ids_as_a_json_one() -> None:
     record.__dict__.update(account_id="acme", conversation_id="c1", event_id="e4", agent_id=None)
     assert formatter.format(record).endswith(
         " INFO convlife.decisions routed account_id=acme conversation_id=c1 event_id=e4"
+    )
+
+
+def _closed(n: int, account: str = "acme") -> AutoClosed:
+    return AutoClosed(
+        decision_id=f"d{n}",
+        account_id=account,
+        decided_at=utc("2026-03-01T10:00:00"),
+        reason=f"no action for 1d in c{n}",
+        conversation_id=f"c{n}",
+        contact_id=f"k{n}",
+        line_id="sales",
+        last_activity_at=utc("2026-02-28T10:00:00"),
+        closed_at=utc("2026-03-01T10:00:00"),
+        inactivity_close_after=timedelta(days=1),
+    )
+
+
+def test_a_batch_of_decisions_is_written_as_one_json_line_each(json_lines: list[str]) -> None:
+    logs.decisions([_closed(1), _closed(2), _closed(3, account=f"acme{HOSTILE_ID}")])
+    [written] = json_lines  # one record for the batch ...
+    records = [json.loads(line) for line in written.split("\n")]  # ... one line per decision
+    assert [r["conversation_id"] for r in records] == ["c1", "c2", "c3"]
+    assert [r["decision_id"] for r in records] == ["d1", "d2", "d3"]
+    assert records[0]["message"] == "conversation.auto_closed acme: no action for 1d in c1"
+    assert {r["logger"] for r in records} == {"convlife.decisions"}
+    assert records[2]["account_id"] == f"acme{HOSTILE_ID}"
+    assert not any(c in written for c in "\x1b\u2028\x9b")
+
+
+def test_a_batch_in_the_text_format_is_one_line_per_decision_like_a_single_one(
+    text_lines: io.StringIO,
+) -> None:
+    logs.decision(_closed(1))
+    single = text_lines.getvalue()
+    text_lines.seek(0)
+    text_lines.truncate()
+    logs.decisions([_closed(1), _closed(2, account=f"acme{HOSTILE_ID}")])
+    first, second = text_lines.getvalue().removesuffix("\n").split("\n")
+    # Same line as the decision logged alone (past the timestamp).
+    assert first.split(" INFO ", 1)[1] == single.removesuffix("\n").split(" INFO ", 1)[1]
+    assert first.endswith(
+        "conversation.auto_closed acme: no action for 1d in c1 decision_id=d1 "
+        "decision_type=conversation.auto_closed account_id=acme conversation_id=c1 contact_id=k1"
+    )
+    assert " INFO convlife.decisions conversation.auto_closed acmee1\\x0a2026" in second
+
+
+def test_no_record_is_made_for_an_empty_batch(json_lines: list[str]) -> None:
+    logs.decisions([])
+    assert json_lines == []
+
+
+def test_a_foreign_formatter_still_sees_every_decision_in_the_message() -> None:
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logs.decision_log.addHandler(handler)
+    logs.decision_log.setLevel(logging.INFO)
+    try:
+        logs.decisions([_closed(1), _closed(2)])
+    finally:
+        logs.decision_log.removeHandler(handler)
+    assert out.getvalue() == (
+        "INFO conversation.auto_closed acme: no action for 1d in c1\n"
+        "conversation.auto_closed acme: no action for 1d in c2\n"
     )
