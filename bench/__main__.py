@@ -41,8 +41,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument(
         "what",
-        choices=["all", "report"],
-        help="all: run every figure; report: redraw the table and plot from --out's latest.json",
+        choices=["all", "newcomer", "report"],
+        help="all: run every figure; newcomer: only the no-op baseline and the default "
+        "`convlife run` workloads, printed (latest.* untouched); report: redraw the table "
+        "and plot from --out's latest.json",
     )
     mode = parser.add_mutually_exclusive_group()
     for name in SIZES:
@@ -56,6 +58,18 @@ def main() -> None:
     events, noop, open_count, due, window, burst_size, naive = SIZES[mode_name]
     results: dict[str, Any] = {"mode": mode_name, "machine": machine()}
     started = time.time()
+    if args.what == "newcomer":
+        with tempfile.TemporaryDirectory() as workdir, staged(Path(workdir)) as stage:
+            try:
+                print(f"[bench] baseline: Celery no-op task per event, {noop} events", flush=True)
+                results["celery_noop"] = workloads.celery_noop(stage, noop)
+                newcomer(stage, results, *NEWCOMER[mode_name])
+            finally:
+                stage.drop_postgres()
+        print(f"\nnewcomer figures, {mode_name} mode, {round(time.time() - started, 1)} s")
+        for row in _newcomer_rows(results):
+            print("  " + " | ".join(row))
+        return
     with tempfile.TemporaryDirectory() as workdir, staged(Path(workdir)) as stage:
         try:
             print(f"[bench] ingest, PostgreSQL, {events} events", flush=True)

@@ -201,6 +201,8 @@ def _local_date(plan: _Plan, instant: datetime) -> date:
 
 
 def _utc(instant: datetime, name: str) -> datetime:
+    if instant.tzinfo is UTC:  # every stored time already is: the sweep's hot path
+        return instant
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError(f"{name} must be an aware datetime")
     return instant.astimezone(UTC)

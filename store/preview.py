@@ -1,9 +1,11 @@
 """Counting what a settings change would close: open conversations by last activity.
 
-One statement per preview, answered from `ix_conversations_open_activity` (account_id,
-last_activity_at, line_id WHERE status = 'open'): a range scan up to the furthest cutoff, each
-horizon a filtered count of it, so the cost follows the conversations that would close, not the
-account's size.
+One statement per preview, answered from a partial index of open conversations: the one built
+for it, `ix_conversations_open_activity` (account_id, last_activity_at, line_id WHERE status =
+'open'), gives a range scan up to the furthest cutoff, each horizon a filtered count of it, so
+the cost follows the conversations that would close, not the account's size. (On some
+statistics the planner prefers `ix_conversations_open_line`; tests/store/test_preview.py
+requires one of the two, never a scan of the table.)
 """
 
 from __future__ import annotations
