@@ -28,6 +28,10 @@ def _queue(name: str) -> Queue:
 def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.broker_url.get_secret_value(),
+        # kombu's Redis transport, except that taking a message off its queue and recording it
+        # as unacked is one atomic step: stock kombu does them in two round trips, and a worker
+        # killed in between lost the message for good (worker/transport.py).
+        "broker_transport": "worker.transport:Transport",
         # JSON only: a message must never be able to run code (pickle). A pickled message is
         # refused by kombu before any task sees it.
         "task_serializer": "json",
