@@ -34,9 +34,7 @@ class JsonFormatter(logging.Formatter):
         }
         if (batch := _lines_of(record)) is not None:
             return "\n".join(
-                printable_json(
-                    json.dumps(head | {"message": message} | fields, ensure_ascii=False)
-                )
+                printable_json(json.dumps(head | {"message": message} | fields, ensure_ascii=False))
                 for message, fields in batch
             )
         line = head | {"message": record.getMessage()}
@@ -61,9 +59,7 @@ class TextFormatter(logging.Formatter):
             return "\n".join(
                 printable(
                     head
-                    + " ".join(
-                        [message, *(f"{k}={v}" for k, v in fields.items() if v is not None)]
-                    )
+                    + " ".join([message, *(f"{k}={v}" for k, v in fields.items() if v is not None)])
                 )
                 for message, fields in batch
             )

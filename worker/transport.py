@@ -22,11 +22,15 @@ Here the worker instead:
   `brpop_timeout` (one queue), so a message on an unwatched queue waits at most that long.
 
 Everything else (ack, reject, restore, the visibility timeout, the event loop, the prefetch
-credit, health checks) is kombu's own. Needs Redis 6.2 or later (BLMOVE).
+credit, health checks) is kombu's own. Needs Redis 6.2 or later (BLMOVE) that lets the worker's
+user run scripts: where its ACL denies EVAL or BLMOVE, or they are renamed away, the channel
+says so in a warning once and takes messages with kombu's BRPOP, as stock kombu does (with its
+window).
 """
 
 from __future__ import annotations
 
+import logging
 from time import monotonic, time
 from typing import Any
 
@@ -34,6 +38,9 @@ from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
+from redis.exceptions import NoPermissionError, ResponseError
+
+log = logging.getLogger(__name__)
 
 POP_AND_RECORD = """
 local n = #KEYS - 2
@@ -88,7 +95,14 @@ class Channel(kombu_redis.Channel):
     _pending = "pop"
     _recorded_tag: str | None = None
 
+    #: False once this Redis refused the script or BLMOVE: stock BRPOP from then on.
+    _atomic_take = True
+
     def _brpop_start(self, timeout: float | None = None) -> None:
+        if not self._atomic_take:
+            self._pending = "stock"
+            super()._brpop_start(timeout)
+            return
         if timeout is None:
             timeout = self.brpop_timeout
         queues = self._queue_cycle.consume(len(self.active_queues))
@@ -121,6 +135,8 @@ class Channel(kombu_redis.Channel):
 
     def _brpop_read(self, **options: Any) -> bool:
         pending = self._pending
+        if pending == "stock":
+            return bool(super()._brpop_read(**options))
         try:
             try:
                 reply = self.client.parse_response(
@@ -129,6 +145,18 @@ class Channel(kombu_redis.Channel):
             except self.connection_errors:
                 self.client.connection.disconnect()
                 raise
+            except ResponseError as error:
+                if not _refused(error):
+                    raise
+                log.warning(
+                    "this Redis refuses %s (%s): taking messages with BRPOP, as stock kombu "
+                    "does; a worker killed between the take and its record of it loses that "
+                    "message (docs/operations.md)",
+                    "EVAL" if pending == "pop" else "BLMOVE",
+                    error,
+                )
+                self._atomic_take = False
+                raise virtual.Empty() from error
             if pending == "wait":
                 # Something arrived, or the wait timed out: pop (from every queue) next.
                 self._pop_next = True
@@ -149,3 +177,9 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+def _refused(error: ResponseError) -> bool:
+    """The command is denied by the ACL, unknown (an old Redis) or renamed away."""
+    text = str(error).lower()
+    return isinstance(error, NoPermissionError) or "unknown command" in text or "noperm" in text

@@ -7,8 +7,10 @@ left unread, and the connection is dropped (what the kernel does for a SIGKILLed
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -100,3 +102,54 @@ def test_a_recorded_message_is_restored_and_delivered_once_acked(
     assert client.hlen(names["unacked"]) == 0
     assert client.zcard(names["index"]) == 0
     client.close()
+
+
+@pytest.fixture
+def no_scripts_url(redis_url: str) -> Iterator[str]:
+    """The URL of a Redis user (of this test only) whose ACL denies EVAL, EVALSHA and BLMOVE."""
+    admin = Redis.from_url(redis_url)
+    name, password = f"convlife-test-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    admin.acl_setuser(
+        name,
+        enabled=True,
+        passwords=[f"+{password}"],
+        keys=["*"],
+        channels=["*"],
+        commands=["+@all", "-eval", "-evalsha", "-blmove"],
+    )
+    kwargs = admin.connection_pool.connection_kwargs
+    try:
+        yield f"redis://{name}:{password}@{kwargs['host']}:{kwargs['port']}/{kwargs.get('db', 0)}"
+    finally:
+        admin.acl_deluser(name)
+        admin.close()
+
+
+def test_where_redis_refuses_scripts_messages_are_taken_with_brpop_and_a_warning(
+    no_scripts_url: str, names: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = Queue(names["queue"], Exchange(names["queue"], type="direct"), names["queue"])
+    options = {"unacked_key": names["unacked"], "unacked_index_key": names["index"]}
+    got: list[Any] = []
+    with Connection(no_scripts_url, transport=Transport, transport_options=options) as connection:
+        producer = Producer(connection)
+        for n in (1, 2):
+            producer.publish(
+                {"n": n},
+                exchange=queue.exchange,
+                routing_key=queue.name,
+                declare=[queue],
+                serializer="json",
+            )
+
+        def on_message(body: Any, message: Any) -> None:
+            got.append(body)
+            message.ack()
+
+        with Consumer(connection, [queue], callbacks=[on_message]):
+            deadline = time.monotonic() + 10
+            while len(got) < 2 and time.monotonic() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    connection.drain_events(timeout=1)
+    assert sorted(body["n"] for body in got) == [1, 2]
+    assert any("refuses EVAL" in record.getMessage() for record in caplog.records)
