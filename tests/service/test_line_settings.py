@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from cli import main as cli
 from service.settings import Settings
 from tests.service.builders import T0, account_with, inbound, minutes, opened, routed, µs
+from tests.service.commands import run as run_command
 from tests.support import Service, event, settings_event
 
 
@@ -159,18 +159,11 @@ def test_a_new_contact_on_a_line_with_its_own_bot_setting_is_routed_by_it_and_to
     )
 
 
-@pytest.fixture
-def settings(service: Service, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    current = service.runtime.settings
-    monkeypatch.setenv("CONVLIFE_DATABASE_URL", current.database_url.get_secret_value())
-    monkeypatch.setenv("CONVLIFE_BROKER_URL", current.broker_url.get_secret_value())
-    return Settings()
-
-
 def run(settings: Settings, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    args = cli._parser().parse_args(argv)
-    assert args.command(settings, args) == 0
-    return capsys.readouterr().out
+    """What the command printed; it must succeed."""
+    code, out = run_command(settings, capsys, *argv)
+    assert code == 0
+    return out
 
 
 def test_settings_show_lists_each_line_that_overrides_settings_and_what_it_overrides(

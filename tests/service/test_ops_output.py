@@ -9,33 +9,21 @@ import re
 from typing import Any
 
 import pytest
+from sqlalchemy import ColumnElement, select
 
-from cli import main as cli
 from service import ops
 from service.errors import UsageError
 from service.settings import Settings
 from store import outbox
+from store.tables import dead_letters
 from tests.service.builders import T0, agent_close, inbound, minutes, opened
+from tests.service.commands import run
 from tests.support import Service, new_id
 
 RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 """Control characters, the newline that ends each printed line excepted."""
 
 HOSTILE = "\x1b[2J\x1b]0;owned\x07\nFORGED\u2028\x9b"
-
-
-@pytest.fixture
-def settings(service: Service, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    current = service.runtime.settings
-    monkeypatch.setenv("CONVLIFE_DATABASE_URL", current.database_url.get_secret_value())
-    monkeypatch.setenv("CONVLIFE_BROKER_URL", current.broker_url.get_secret_value())
-    return Settings()
-
-
-def run(settings: Settings, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    args = cli._parser().parse_args(argv)
-    code: int = args.command(settings, args)
-    return code, capsys.readouterr().out
 
 
 def test_conversation_show_prints_hostile_ids_and_reasons_with_visible_escapes(
@@ -152,18 +140,15 @@ def test_decisions_export_without_since_is_a_usage_error(
         run(settings, capsys, "decisions", "export")
 
 
+def dead_letter_id(service: Service, where: ColumnElement[bool]) -> int:
+    """The id of the one dead letter `where` picks."""
+    with service.runtime.engine.connect() as connection:
+        return int(connection.execute(select(dead_letters.c.id).where(where)).scalar_one())
+
+
 def dead_letter_of(service: Service, account: str, payload: Any) -> int:
     service.ingest([payload], T0)
-    with service.runtime.engine.connect() as connection:
-        from sqlalchemy import select
-
-        from store.tables import dead_letters
-
-        return int(
-            connection.execute(
-                select(dead_letters.c.id).where(dead_letters.c.account_id == account)
-            ).scalar_one()
-        )
+    return dead_letter_id(service, dead_letters.c.account_id == account)
 
 
 def test_a_replay_refuses_a_fixed_event_of_another_account(
@@ -184,14 +169,7 @@ def test_a_replay_of_a_dead_letter_without_an_account_takes_any_account(
     marker = new_id("raw")
     with service.runtime.engine.begin() as connection:
         outbox.add_dead_letter(connection, raw=marker, error="not JSON: x", received_at=T0)
-    with service.runtime.engine.connect() as connection:
-        from sqlalchemy import select
-
-        from store.tables import dead_letters
-
-        letter = connection.execute(
-            select(dead_letters.c.id).where(dead_letters.c.raw == marker)
-        ).scalar_one()
+    letter = dead_letter_id(service, dead_letters.c.raw == marker)
     fixed = {**inbound(new_id("acct"), T0), "line_id": "sales"}
 
     assert ops.dead_letters_replay(settings, letter, json.dumps(fixed)) == fixed["event_id"]

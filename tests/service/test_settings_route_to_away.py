@@ -10,20 +10,12 @@ from typing import Any
 
 import pytest
 
-from cli import main as cli
 from service import ops
 from service.errors import UsageError
 from service.settings import Settings
 from tests.service.builders import T0, agent_close, opened
+from tests.service.commands import run
 from tests.support import Service, event, new_id
-
-
-@pytest.fixture
-def settings(service: Service, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    current = service.runtime.settings
-    monkeypatch.setenv("CONVLIFE_DATABASE_URL", current.database_url.get_secret_value())
-    monkeypatch.setenv("CONVLIFE_BROKER_URL", current.broker_url.get_secret_value())
-    return Settings()
 
 
 @pytest.fixture
@@ -32,12 +24,6 @@ def published(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
     monkeypatch.setattr(ops, "publish", lambda event, **_: sent.append(event))
     return sent
-
-
-def run(settings: Settings, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    args = cli._parser().parse_args(argv)
-    code: int = args.command(settings, args)
-    return code, capsys.readouterr().out
 
 
 def test_settings_set_no_route_to_away_agents_sends_only_that_field_and_show_prints_it(

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
 
 from events.models import AccountSettingsUpdated, AgentUpdated, LineUpdated
 from events.parsing import parse_event
 from policies.state import AccountSettings, Agent, LineOwner
 from store import configuration
+from tests.store.plans import statements
 from tests.support import event, new_id, utc
 
 T0 = utc("2026-03-01T10:00:00")
@@ -218,16 +218,13 @@ def test_many_agents_of_several_accounts_are_read_by_one_statement_whatever_thei
                 )
                 assert isinstance(parsed, AgentUpdated)
                 assert configuration.apply_agent(connection, parsed)
-        texts: list[str] = []
-
-        def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-            texts.append(statement)
-
-        sa_event.listen(connection, "before_cursor_execute", seen)
-        few = configuration.agent_states(connection, {(accounts[0], "ana"), (accounts[1], "zed")})
         asked = {(account, agent) for account in accounts for agent in ("ana", "bo-0", "zed")}
-        many = configuration.agent_states(connection, asked)
-        sa_event.remove(connection, "before_cursor_execute", seen)
+        with statements(connection) as seen:
+            few = configuration.agent_states(
+                connection, {(accounts[0], "ana"), (accounts[1], "zed")}
+            )
+            many = configuration.agent_states(connection, asked)
+    texts = [sql for sql, _ in seen]
     assert few == {(accounts[0], "ana"): Agent(capacity=1)}
     assert many == {
         (accounts[0], "ana"): Agent(capacity=1),

@@ -3,66 +3,17 @@ agent has, for the capacity rule, in one statement served by the open-by-agent i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from events.models import ContactInbound, ConversationEvent
 from events.parsing import parse_event
-from policies.state import AccountSettings, ClosedBy, Conversation, Status
+from policies.state import AccountSettings, Status
 from store import batch, conversations
-from tests.support import conversation_event, new_id, utc
+from tests.store.plans import T0, conversation, plan, statements, stored
+from tests.support import conversation_event, new_id
 from tests.support import event as raw_event
-
-T0 = utc("2026-03-01T10:00:00")
-
-
-def conversation(
-    account: str,
-    *,
-    status: Status = Status.OPEN,
-    agent: str | None = None,
-    group: str | None = None,
-) -> Conversation:
-    closed = status is Status.CLOSED
-    return Conversation(
-        account_id=account,
-        conversation_id=new_id("c"),
-        contact_id=new_id("contact"),
-        line_id="line-1",
-        status=status,
-        last_activity_at=T0,
-        status_changed_at=T0,
-        assignee_agent_id=agent,
-        assignee_group_id=group,
-        closed_at=T0 if closed else None,
-        closed_by=ClosedBy.AGENT if closed else None,
-        closing_agent_id=agent if closed else None,
-        close_reason="resolved" if closed else None,
-    )
-
-
-def stored(connection: Connection, *states: Conversation) -> None:
-    conversations.save(connection, {(c.account_id, c.conversation_id): (c, None) for c in states})
-
-
-@contextmanager
-def statements(connection: Connection) -> Iterator[list[tuple[str, Any]]]:
-    """The SQL statements (with their parameters) run on `connection` inside the block."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        seen.append((statement, parameters))
-
-    event.listen(connection, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(connection, "before_cursor_execute", record)
 
 
 def test_each_agent_gets_the_count_of_its_open_conversations_and_zero_when_it_has_none(
@@ -106,19 +57,10 @@ def test_the_count_of_many_agents_is_one_statement_served_by_the_open_by_agent_i
         with statements(connection) as seen:
             counts = conversations.open_assigned(connection, agents)
         [(sql, parameters)] = seen
-        if connection.dialect.name == "postgresql":
-            # With sequential scans priced out, the plan names the index only if its predicate
-            # (status = 'open') matches the query's.
-            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            plan = " ".join(
-                row[0] for row in connection.exec_driver_sql("EXPLAIN " + sql, parameters)
-            )
-        else:
-            plan = " ".join(
-                str(row[-1])
-                for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, parameters)
-            )
-    assert "ix_conversations_open_by_agent" in plan
+        # On PostgreSQL the plan names the index only if its predicate (status = 'open')
+        # matches the query's.
+        chosen = plan(connection, sql, parameters)
+    assert "ix_conversations_open_by_agent" in chosen
     assert sum(counts.values()) == 25
     assert counts[(account, "agent-1")] == 0
 

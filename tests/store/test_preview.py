@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from policies.state import Status
 from store.preview import count_open_by_activity
-from tests.store.test_open_assigned import T0, conversation, statements, stored
+from tests.store.plans import T0, conversation, plan, statements, stored
 from tests.support import new_id
 
 HOUR = timedelta(hours=1)
@@ -52,21 +52,11 @@ def test_the_counts_are_one_statement_served_by_an_index_of_open_conversations(
                 connection, account, [T0 - 20 * HOUR, T0 - 10 * HOUR], sample_size=0
             )
         [(sql, parameters)] = seen
-        if connection.dialect.name == "postgresql":
-            # With sequential scans priced out, the plan names a partial index of open
-            # conversations only if its predicate (status = 'open') matches the query's. Which
-            # one (by last activity, or by line) the planner prefers depends on the statistics:
-            # bench/preview.py measures the preview on a million rows.
-            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            plan = " ".join(
-                row[0] for row in connection.exec_driver_sql("EXPLAIN " + sql, parameters)
-            )
-        else:
-            plan = " ".join(
-                str(row[-1])
-                for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, parameters)
-            )
-    assert "ix_conversations_open_" in plan
-    assert "Seq Scan" not in plan
-    assert "SCAN conversations " not in f"{plan} "  # SQLite: a SEARCH of the index, not a scan
+        # The plan names a partial index of open conversations. Which one (by last activity,
+        # or by line) PostgreSQL prefers depends on the statistics: bench/preview.py measures
+        # the preview on a million rows.
+        chosen = plan(connection, sql, parameters)
+    assert "ix_conversations_open_" in chosen
+    assert "Seq Scan" not in chosen
+    assert "SCAN conversations " not in f"{chosen} "  # SQLite: a SEARCH of the index, not a scan
     assert counted.cumulative == [10, 20]
