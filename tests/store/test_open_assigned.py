@@ -57,10 +57,16 @@ def test_the_count_of_many_agents_is_one_statement_served_by_the_open_by_agent_i
         with statements(connection) as seen:
             counts = conversations.open_assigned(connection, agents)
         [(sql, parameters)] = seen
-        # On PostgreSQL the plan names the index only if its predicate (status = 'open')
-        # matches the query's.
+        # The plan names a partial index only if its predicate (status = 'open') matches the
+        # query's. SQLite takes the one built for this count; PostgreSQL, on a table this small,
+        # may price the open-by-line index the same or lower, depending on the statistics
+        # autovacuum last gathered (this failed on a stale table): any open index, no scan.
         chosen = plan(connection, sql, parameters)
-    assert "ix_conversations_open_by_agent" in chosen
+        dialect = connection.dialect.name
+    assert "ix_conversations_open_by_agent" in chosen or (
+        dialect == "postgresql" and "ix_conversations_open_" in chosen
+    )
+    assert "Seq Scan" not in chosen
     assert sum(counts.values()) == 25
     assert counts[(account, "agent-1")] == 0
 
