@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -94,6 +98,8 @@ def _configure_postgresql(engine: Engine) -> None:
 
 
 def _configure_sqlite(engine: Engine) -> None:
+    turns = WriterTurns(path + "-writer") if (path := _database_file(engine)) else None
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy's begin() below decide
@@ -105,7 +111,101 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if turns is None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        turns.wait()
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            turns.done()
+            raise
+
+    if turns is not None:
+        # Both fire just before the driver's COMMIT/ROLLBACK: the next writer's BEGIN IMMEDIATE
+        # then finds the lock a commit away at most, which SQLite's own wait (1 ms first) covers.
+        event.listen(engine, "commit", lambda _connection: turns.done())
+        event.listen(engine, "rollback", lambda _connection: turns.done())
+
+
+def _database_file(engine: Engine) -> str | None:
+    """The database's file (also from a `file:` URI name); None for one in memory."""
+    database = engine.url.database or ""
+    if database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+        if database.startswith("//"):  # file://host/path: the host is empty or localhost
+            database = "/" + database[2:].split("/", 1)[-1]
+    if not database or database == ":memory:" or "mode=memory" in (engine.url.database or ""):
+        return None
+    return database
+
+
+class WriterTurns:
+    """Writers of one SQLite file take turns, each starting as soon as the last one is done.
+
+    SQLite has one write lock, and a writer that finds it taken sleeps in its busy handler,
+    1, 2, 5 … 25, 50, 100 ms at a time: with two worker processes, the lock sat free while both
+    slept, and `convlife run` routed 2,570 events/s against 4,523/s with one process. Here a
+    writer first waits its turn: a thread lock within the process, and across processes an
+    exclusive `flock` on `<database>-writer`, polled every `NAP` seconds. The turn is only a
+    queue in front of SQLite's lock, never a replacement: a writer that waited `patience`
+    seconds goes on to `BEGIN IMMEDIATE` (and SQLite's own wait) without it, so a stuck
+    process delays the others, never deadlocks them; a thread that already holds the turn (a
+    second connection of its own) does not wait for itself.
+    """
+
+    NAP = 0.0005
+
+    def __init__(self, path: str, patience: float = 30.0) -> None:
+        self._path = path
+        self._patience = patience
+        self._threads = threading.Lock()
+        self._holder = threading.local()
+        self._fd: int | None = None
+        self._fd_pid = 0
+
+    def wait(self) -> None:
+        if depth := getattr(self._holder, "depth", 0):
+            self._holder.depth = depth + 1  # this thread's own turn: SQLite decides, as
+            return  # without turns; the turn ends with the outermost transaction
+        give_up = time.monotonic() + self._patience
+        if not self._threads.acquire(timeout=self._patience):
+            return
+        try:
+            fd = self._file()
+        except OSError:
+            # No turn file (a read-only directory): SQLite's own lock and wait, as before.
+            self._threads.release()
+            return
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > give_up:
+                    self._threads.release()
+                    return
+                time.sleep(self.NAP)
+        self._holder.depth = 1
+
+    def done(self) -> None:
+        depth = getattr(self._holder, "depth", 0)
+        if depth == 0:
+            return  # no turn taken (waited out its patience)
+        self._holder.depth = depth - 1
+        if depth > 1:
+            return
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+    def _file(self) -> int:
+        # One open file per process: a forked child must not share its parent's (a flock
+        # belongs to the open file, so parent and child would hold the same turn).
+        if self._fd is None or self._fd_pid != os.getpid():
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._fd_pid = os.getpid()
+        return self._fd
 
 
 def insert_ignoring_conflicts(
