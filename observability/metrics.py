@@ -45,7 +45,7 @@ from service.counters import CLOSE_LAG_BUCKETS
 from store.tables import (
     conversations,
     dead_letters,
-    decisions,
+    decision_outbox,
     webhook_deliveries,
     webhook_subscriptions,
 )
@@ -246,11 +246,16 @@ def read_database_gauges(engine: Engine, now: datetime) -> DatabaseGauges:
         .where(conversations.c.close_due_at <= now)
         .order_by(conversations.c.close_due_at)
     )
-    unpublished_decisions = (
-        select(decisions.c.decided_at)
-        .where(decisions.c.published_at.is_(None))
-        .order_by(decisions.c.decided_at)
+    # The outbox holds a row per batch: the decisions in its oldest GAUGE_COUNT_CAP rows.
+    oldest_batches = (
+        select(decision_outbox.c.size)
+        .order_by(decision_outbox.c.made_at)
+        .limit(GAUGE_COUNT_CAP)
+        .subquery()
     )
+    unpublished_decisions = select(
+        func.coalesce(func.sum(oldest_batches.c.size), 0)
+    ).scalar_subquery()
     unpublished_dead_letters = (
         select(dead_letters.c.id)
         .where(dead_letters.c.published_at.is_(None))
@@ -261,7 +266,7 @@ def read_database_gauges(engine: Engine, now: datetime) -> DatabaseGauges:
         columns = [
             _capped_count(due),
             due.limit(1).scalar_subquery(),
-            _capped_count(unpublished_decisions),
+            unpublished_decisions,
             _capped_count(unpublished_dead_letters),
             *[_capped_count(_webhooks_waiting(status)) for status in WAITING],
             select(func.count())
@@ -282,7 +287,7 @@ def read_database_gauges(engine: Engine, now: datetime) -> DatabaseGauges:
         oldest_due_seconds=0.0
         if oldest_due is None
         else max((now - oldest_due).total_seconds(), 0),
-        outbox_backlog=int(row[2]) + int(row[3]),
+        outbox_backlog=min(int(row[2]), GAUGE_COUNT_CAP) + int(row[3]),
         webhooks_pending=int(row[4]),
         webhooks_failed=int(row[5]),
         webhook_paused_endpoints=int(row[6]),

@@ -184,7 +184,7 @@ def _write(
         with connection.begin_nested():
             conversations.save_auto_closes(connection, batch.closes, now)
             conversations.save(connection, batch.changed)
-            return set(outbox.add_decisions(connection, batch.decisions.values()))
+            return set(outbox.add_decisions(connection, batch.decisions.values(), now))
     except Exception as error:
         if not conversations.is_row_fault(error):
             raise
@@ -198,7 +198,8 @@ def _write(
                 else:
                     conversations.save(connection, {key: batch.changed[key]})
                 decision = batch.decisions.get(key)
-                stored.update(outbox.add_decisions(connection, [decision] if decision else []))
+                made = [decision] if decision else []
+                stored.update(outbox.add_decisions(connection, made, now))
         except Exception as error:
             if not conversations.is_row_fault(error):
                 raise

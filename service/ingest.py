@@ -122,7 +122,7 @@ def save_outcome(
     """
     for error in invalid:
         outbox.add_invalid(connection, error, now)
-    stored = set(outbox.add_decisions(connection, decisions))
+    stored = set(outbox.add_decisions(connection, decisions, now))
     return [decision for decision in decisions if decision.decision_id in stored]
 
 

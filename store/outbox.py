@@ -1,18 +1,20 @@
 """The transactional outbox: decisions and dead letters are rows first, stream entries second.
 
-A decision is written in the same transaction as the state change that caused it, then relayed
-to its Redis stream and marked published. A crash between the two re-sends it on the next
-relay: at least once, with the same `decision_id`, never lost.
+A decision is written in the same transaction as the state change that caused it, with a row
+of `decision_outbox` naming it (one row per transaction's batch of decisions); the relay sends
+the batch to its Redis stream and deletes that row. A crash between the two re-sends it on the
+next relay: at least once, with the same `decision_id`, never lost.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from redis import Redis
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from events.decisions import Decision
@@ -27,11 +29,15 @@ from events.parsing import (
 )
 from store.db import bulk_insert, rows_json, rows_param
 from store.streams import DEAD_LETTERS_STREAM, DECISIONS_STREAM, append, append_data
-from store.tables import dead_letters, decisions
+from store.tables import dead_letters, decision_outbox, decisions
 
 
-def add_decisions(connection: Connection, items: Iterable[Decision]) -> list[str]:
-    """Store decisions (a decision id already stored is skipped); returns the ids stored."""
+def add_decisions(
+    connection: Connection, items: Iterable[Decision], now: datetime | None = None
+) -> list[str]:
+    """Store decisions (a decision id already stored is skipped) and put the ones stored in the
+    outbox as one batch; returns the ids stored."""
+    made = list(items)
     rows = [
         {
             "decision_id": d.decision_id,
@@ -41,9 +47,8 @@ def add_decisions(connection: Connection, items: Iterable[Decision]) -> list[str
             "contact_id": d.contact_id,
             "decided_at": d.decided_at,
             "data": d.data,
-            "published_at": None,
         }
-        for d in items
+        for d in made
     ]
     inserted = bulk_insert(
         connection,
@@ -53,7 +58,27 @@ def add_decisions(connection: Connection, items: Iterable[Decision]) -> list[str
         on_conflict="nothing",
         returning=[decisions.c.decision_id],
     )
-    return [row.decision_id for row in inserted]
+    fresh = {row.decision_id for row in inserted}
+    stored = list(dict.fromkeys(d.decision_id for d in made if d.decision_id in fresh))
+    if stored:
+        connection.execute(
+            insert(decision_outbox).values(
+                first_decision_id=min(stored),
+                decision_ids=json.dumps(stored),
+                size=len(stored),
+                made_at=now or max(d.decided_at for d in made),
+            )
+        )
+    return stored
+
+
+def unpublished_ids(connection: Connection) -> set[str]:
+    """Every decision id the outbox still holds (tests and checks; not for a hot path)."""
+    return {
+        decision_id
+        for (ids,) in connection.execute(select(decision_outbox.c.decision_ids))
+        for decision_id in json.loads(ids)
+    }
 
 
 def add_dead_letter(
@@ -118,39 +143,26 @@ def relay(
     made: Sequence[Decision] | None = None,
     with_dead_letters: bool = True,
 ) -> int:
-    """Publish what the outbox holds unpublished; returns how many entries were sent.
+    """Publish what the outbox holds; returns how many entries were sent.
 
-    `made`: of the decisions, just these, which the caller has just stored: a task relays what
-    it made itself, so an account's burst of closes never queues another account's routing
-    decision behind it; the periodic relay sends whatever is left over (after a crash between
-    commit and relay). They are claimed and marked published in one statement and sent from
-    memory (`Decision.data`, the JSON their rows hold), not read back.
+    `made`: of the decisions, just the batch these are, which the caller has just stored: a task
+    relays what it made itself, so an account's burst of closes never queues another account's
+    routing decision behind it; the periodic relay sends whatever is left over (after a crash
+    between commit and relay). Their outbox row is claimed and deleted in one statement and
+    they are sent from memory (`Decision.data`, the JSON their rows hold), not read back.
 
-    Rows are claimed under lock (SKIP LOCKED on PostgreSQL), sent, then committed as
-    published, so two relays at once do not send the same row twice; a failure before the
-    commit leaves them unpublished for the next relay.
+    Outbox rows are claimed under lock (SKIP LOCKED on PostgreSQL), sent, then committed as
+    deleted, so two relays at once do not send the same batch twice; a failure before the
+    commit leaves them for the next relay. `batch_size`: decisions per round of the periodic
+    relay (whole outbox rows: at least one).
     """
     sent = 0
-    pending = None if made is None else list(made)
     while True:
         with engine.begin() as connection:
-            data: list[str] = []
-            if pending is None:
-                rows = connection.execute(
-                    select(decisions.c.decision_id, decisions.c.data)
-                    .where(decisions.c.published_at.is_(None))
-                    .order_by(decisions.c.decided_at)
-                    .limit(batch_size)
-                    .with_for_update(skip_locked=True)
-                ).all()
-                data = [row.data for row in rows]
-                _mark_published(connection, [row.decision_id for row in rows], now)
-                more_decisions = len(rows) >= batch_size
+            if made is None:
+                data, more_decisions = _claim_oldest(connection, batch_size)
             else:
-                chunk, pending = pending[:batch_size], pending[batch_size:]
-                claimed = _claim(connection, [d.decision_id for d in chunk], now)
-                data = [d.data for d in chunk if d.decision_id in claimed]
-                more_decisions = bool(pending)
+                data, more_decisions = _claim_own(connection, made), False
             letters: Sequence[Any] = []
             if with_dead_letters:
                 letters = connection.execute(
@@ -173,6 +185,75 @@ def relay(
             return sent
 
 
+def _claim_own(connection: Connection, made: Sequence[Decision]) -> list[str]:
+    """Claim and delete the outbox row of the batch `made` is (keyed by its least id), unless
+    another relay holds it (that one sends it); returns the data to send: of `made`, the
+    decisions the row names. (Decisions the row names that `made` lacks are read back: nothing
+    claimed goes unsent.)"""
+    if not made:
+        return []
+    claimable = (
+        select(decision_outbox.c.first_decision_id)
+        .where(decision_outbox.c.first_decision_id == min(d.decision_id for d in made))
+        .with_for_update(skip_locked=True)
+    )
+    claimed = connection.execute(
+        delete(decision_outbox)
+        .where(decision_outbox.c.first_decision_id.in_(claimable))
+        .returning(decision_outbox.c.decision_ids)
+    ).scalar_one_or_none()
+    if claimed is None:
+        return []
+    ids = json.loads(claimed)  # in the order made
+    known = {d.decision_id: d.data for d in made}
+    missing = [i for i in ids if i not in known]
+    if missing:
+        known |= _data_of(connection, missing)
+    return [known[i] for i in ids if i in known]
+
+
+def _claim_oldest(connection: Connection, batch_size: int) -> tuple[list[str], bool]:
+    """Claim and delete the oldest outbox rows (about `batch_size` decisions, whole rows);
+    returns their decisions' data in decision order and whether more rows may wait."""
+    locked = connection.execute(
+        select(decision_outbox.c.first_decision_id, decision_outbox.c.size)
+        .order_by(decision_outbox.c.made_at)
+        .limit(batch_size)  # each row holds one decision at least
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not locked:
+        return [], False
+    keys: list[str] = []
+    total = 0
+    for key, size in locked:  # whole rows, oldest first, up to batch_size decisions (one row
+        if keys and total + size > batch_size:  # at least); the rest stay locked until the
+            break  # commit and go in the next round
+        keys.append(key)
+        total += size
+    deleted = connection.execute(
+        delete(decision_outbox)
+        .where(decision_outbox.c.first_decision_id.in_(keys))
+        .returning(decision_outbox.c.first_decision_id, decision_outbox.c.decision_ids)
+    )
+    claimed: dict[str, str] = {row.first_decision_id: row.decision_ids for row in deleted}
+    ids = [i for key in keys if key in claimed for i in json.loads(claimed[key])]
+    data = _data_of(connection, ids)
+    # An id whose decision is gone (deleted by hand) is dropped: there is nothing to send.
+    return [data[i] for i in ids if i in data], True
+
+
+def _data_of(connection: Connection, ids: list[str]) -> dict[str, str]:
+    """The stored JSON of these decisions, by id, in one statement."""
+    where, params = _ids_param(connection, ids)
+    rows = connection.execute(
+        select(decisions.c.decision_id, decisions.c.data)
+        .where(decisions.c.decision_id.in_(where))
+        .order_by(decisions.c.decided_at),
+        params,
+    )
+    return {row.decision_id: row.data for row in rows}
+
+
 def _ids_param(connection: Connection, ids: list[str]) -> tuple[Any, dict[str, str]]:
     """`ids` as the right side of an IN: on PostgreSQL one JSON parameter (a fixed, cached
     statement; psycopg parses a statement of 500 placeholders anew each time, ~60 µs of CPU
@@ -181,36 +262,3 @@ def _ids_param(connection: Connection, ids: list[str]) -> tuple[Any, dict[str, s
         source = rows_param("ids", [decisions.c.decision_id])
         return select(source.c.decision_id), {"ids": rows_json({"decision_id": i} for i in ids)}
     return ids, {}
-
-
-def _mark_published(connection: Connection, ids: list[str], now: datetime) -> None:
-    """Mark rows this transaction holds locked as published, in one statement."""
-    if not ids:
-        return
-    where, params = _ids_param(connection, ids)
-    connection.execute(
-        update(decisions).where(decisions.c.decision_id.in_(where)).values(published_at=now),
-        params,
-    )
-
-
-def _claim(connection: Connection, ids: list[str], now: datetime) -> set[str]:
-    """Of `ids`, mark published those still unpublished and not locked by another relay (which
-    sends them itself), in one statement; returns them."""
-    if not ids:
-        return set()
-    where, params = _ids_param(connection, ids)
-    unpublished = decisions.alias("unpublished")
-    lockable = (
-        select(unpublished.c.decision_id)
-        .where(unpublished.c.decision_id.in_(where), unpublished.c.published_at.is_(None))
-        .with_for_update(skip_locked=True)
-    )
-    claimed = connection.execute(
-        update(decisions)
-        .where(decisions.c.decision_id.in_(lockable))
-        .values(published_at=now)
-        .returning(decisions.c.decision_id),
-        params,
-    )
-    return set(claimed.scalars())

@@ -131,7 +131,6 @@ def commit_decisions(engine: Engine, account: str, count: int, at: datetime) -> 
                     "contact_id": d.contact_id,
                     "decided_at": d.decided_at,
                     "data": d.model_dump_json(),
-                    "published_at": None,
                 }
                 for d in made
             ],

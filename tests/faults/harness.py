@@ -27,6 +27,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Engine
 
 from events.publish import publish
+from store import outbox
 from store.tables import dead_letters, decisions, processed_events
 from tests.processes import RedisServer, convlife, run_convlife, stop, wait_until
 
@@ -45,7 +46,7 @@ class Counts:
     doubled: int = 0
     """Inbounds routed twice plus idle periods closed twice (the stream aside)."""
     unpublished: int = 0
-    """Decisions committed but never relayed (published_at still empty)."""
+    """Decisions committed but never relayed (still in the outbox)."""
 
     def line(self) -> str:
         return (
@@ -223,9 +224,9 @@ class Stack:
                     decisions.c.type,
                     decisions.c.data,
                     decisions.c.account_id,
-                    decisions.c.published_at,
                 ).where(decisions.c.account_id.like(like))
             ).all()
+            waiting = outbox.unpublished_ids(connection)
         routed = [
             json.loads(r.data)["inbound_event_id"] for r in rows if r.type == "contact.routed"
         ]
@@ -260,7 +261,7 @@ class Stack:
             auto_closed=len(closes),
             closed_conversations={(account, conversation) for account, conversation, _ in closes},
             doubled=(len(routed) - len(set(routed))) + (len(closes) - len(set(closes))),
-            unpublished=sum(1 for r in rows if r.published_at is None),
+            unpublished=sum(1 for r in rows if r.decision_id in waiting),
         )
 
     def drain(self, driver: Driver, accepted: int, timeout: float = 60) -> Counts:

@@ -71,7 +71,6 @@ def commit(engine: Engine, decision: Decision) -> None:
                 contact_id=decision.contact_id,
                 decided_at=decision.decided_at,
                 data=decision.model_dump_json(),
-                published_at=None,
             )
         )
 

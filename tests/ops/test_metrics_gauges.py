@@ -4,7 +4,6 @@ port must not be able to drive database load)."""
 
 from __future__ import annotations
 
-import json
 import math
 import uuid
 from collections.abc import Iterator
@@ -14,14 +13,16 @@ from typing import Any
 
 import pytest
 from redis import Redis
-from sqlalchemy import create_engine, event, func, insert, select, text
+from sqlalchemy import create_engine, delete, event, func, insert, select, text
 from sqlalchemy.engine import Engine
 
+from events.decisions import ContactRouted, Route
 from events.names import HEARTBEAT_KEY
 from observability import metrics
 from observability.metrics import ConvlifeCollector, DatabaseGauges, read_database_gauges
+from store import outbox
 from store.migrate import upgrade
-from store.tables import conversations, dead_letters, decisions
+from store.tables import conversations, dead_letters, decision_outbox
 from tests.conftest import IN_CI, POSTGRES_ADMIN
 from tests.support import new_id
 
@@ -95,20 +96,24 @@ def add_conversations(
 
 
 def add_decisions(engine: Engine, n: int, *, published: bool) -> None:
-    rows = [
-        {
-            "decision_id": new_id("decision")[:36],
-            "type": "conversation.auto_closed",
-            "account_id": new_id("acct"),
-            "contact_id": new_id("contact"),
-            "decided_at": LONG_AGO,
-            "data": json.dumps({}),
-            "published_at": LONG_AGO if published else None,
-        }
+    made = [
+        ContactRouted(
+            decision_id=new_id("decision")[:36],
+            account_id=new_id("acct"),
+            decided_at=LONG_AGO,
+            reason="test",
+            inbound_event_id=new_id("e"),
+            contact_id=new_id("contact"),
+            line_id="line-1",
+            route=Route.BOT,
+        )
         for _ in range(n)
     ]
     with engine.begin() as connection:
-        connection.execute(insert(decisions), rows)
+        stored = outbox.add_decisions(connection, made, LONG_AGO)  # in the outbox: unpublished
+        if published:  # as the relay leaves it: its outbox row deleted
+            first = decision_outbox.c.first_decision_id
+            connection.execute(delete(decision_outbox).where(first == min(stored)))
 
 
 def add_dead_letters(engine: Engine, n: int, *, published: bool) -> None:

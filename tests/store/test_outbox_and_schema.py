@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from redis import Redis
 from sqlalchemy import select
@@ -59,9 +60,11 @@ def test_a_relay_of_its_own_decisions_leaves_the_others_to_the_periodic_relay(
     account = new_id("acct")
     mine, others = [decision(account, n) for n in range(3)], [decision(account, 9)]
     marker = new_id("raw")
-    with engine.begin() as connection:
-        outbox.add_decisions(connection, [*mine, *others])
+    with engine.begin() as connection:  # another task's batch, left unrelayed
+        outbox.add_decisions(connection, others)
         outbox.add_dead_letter(connection, raw=marker, error="not JSON: x", received_at=T0)
+    with engine.begin() as connection:
+        outbox.add_decisions(connection, mine)
     publisher = Redis.from_url(redis_url)
 
     sent = outbox.relay(
@@ -147,3 +150,53 @@ def test_the_migrations_create_exactly_the_tables_the_code_declares(engine: Engi
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"include_name": declared})
         assert compare_metadata(context, metadata) == []
+
+
+def test_a_relay_of_decisions_stored_with_others_sends_the_whole_batch_it_claims(
+    engine: Engine, redis: Redis, redis_url: str
+) -> None:
+    """An outbox row is claimed whole: decisions of it the caller did not pass are read back,
+    so none is dropped unsent."""
+    account = new_id("acct")
+    made = [decision(account, n) for n in range(4)]
+    with engine.begin() as connection:
+        outbox.add_decisions(connection, made)
+    publisher = Redis.from_url(redis_url)
+    first = min(made, key=lambda d: d.decision_id)  # the batch's key
+    sent = outbox.relay(engine, publisher, T0, made=[first], with_dead_letters=False)
+    publisher.close()
+    on_stream = [
+        json.loads(d)["decision_id"] for d in stream_of(redis, DECISIONS_STREAM, "data", account)
+    ]
+    assert (sent, sorted(on_stream)) == (4, sorted(d.decision_id for d in made))
+    with engine.connect() as connection:
+        assert not outbox.unpublished_ids(connection) & {d.decision_id for d in made}
+
+
+def test_the_periodic_relay_takes_whole_batches_oldest_first_up_to_its_size(
+    engine: Engine, redis: Redis, redis_url: str
+) -> None:
+    account = new_id("acct")
+    sizes = (3, 3, 1)
+    batches = [[decision(account, 10 * b + n) for n in range(k)] for b, k in enumerate(sizes)]
+    with engine.begin() as connection:
+        for b, batch in enumerate(batches):
+            outbox.add_decisions(connection, batch, T0 + b * timedelta(seconds=1))
+    publisher = Redis.from_url(redis_url)
+    ours = {d.decision_id for batch in batches for d in batch}
+
+    def relayed() -> list[str]:
+        return [
+            i
+            for d in stream_of(redis, DECISIONS_STREAM, "data", account)
+            if (i := json.loads(d)["decision_id"]) in ours
+        ]
+
+    with engine.connect() as connection:
+        assert ours <= outbox.unpublished_ids(connection)
+    outbox.relay(engine, publisher, T0, batch_size=4, with_dead_letters=False)
+    publisher.close()
+    # Rounds of at most 4 decisions in whole batches: 3, then 3 + 1; every one once, in order.
+    assert relayed() == [d.decision_id for batch in batches for d in batch]
+    with engine.connect() as connection:
+        assert not outbox.unpublished_ids(connection) & ours
