@@ -146,21 +146,26 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     def verdict(ok: bool) -> str:
         return "met" if ok else "MISSED"
 
+    noop_rate = max(noop["events_per_second"], 1)
+    lite_ratio = lite["events_per_second"] / noop_rate
     closed_in = burst["all_closed_seconds"]
+    burst_rate = burst["conversations_due_at_once"] / closed_in if closed_in else 0.0
+    # Runs before the p99 was recorded show their max in its place (never below the p99).
+    other_p99_name = "p99" if "other_lag_p99_s" in burst else "p99 (not recorded: max)"
+    other_p99 = burst.get("other_lag_p99_s", burst["other_lag_max_s"])
     return [
         (
             "ingest, PostgreSQL (events/s)",
             f"{pg['events_per_second']:,}",
             f"Celery no-op task per event: {noop['events_per_second']:,}/s",
-            f"{ratio:.1f}x; target >= 10,000/s and >= 10x: "
-            f"{verdict(pg['events_per_second'] >= 10_000 and ratio >= 10)}",
+            f"{ratio:.1f}x; target >= 10x: {verdict(ratio >= 10)}",
         ),
         *_http_rows(r),
         (
             "ingest, SQLite (events/s)",
             f"{lite['events_per_second']:,}",
-            "target >= 5,000/s",
-            verdict(lite["events_per_second"] >= 5_000),
+            f"Celery no-op task per event: {noop['events_per_second']:,}/s",
+            f"{lite_ratio:.1f}x; target >= 5x: {verdict(lite_ratio >= 5)}",
         ),
         (
             f"close lag p99 / max, {lag['open_conversations']:,} open (s)",
@@ -174,16 +179,17 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ),
         ),
         (
-            f"burst: {burst['conversations_due_at_once']:,} due at once, all closed in (s)",
-            str(closed_in),
-            "target <= 30 s",
-            verdict(closed_in is not None and closed_in <= 30),
+            f"burst: {burst['conversations_due_at_once']:,} due at once, closes/s until all closed",
+            f"{burst_rate:,.0f} (all closed in {closed_in} s)",
+            f"Celery no-op task per event: {noop['events_per_second']:,}/s",
+            f"{burst_rate / noop_rate:.1f}x; target >= 15x: "
+            f"{verdict(burst_rate >= 15 * noop_rate)}",
         ),
         (
-            "burst: other accounts' event lag p50 / max (s)",
-            f"{burst['other_lag_p50_s']} / {burst['other_lag_max_s']}",
-            "target max <= 2 s",
-            verdict(burst["other_lag_max_s"] <= 2),
+            f"burst: other accounts' event lag p50 / {other_p99_name} / max (s)",
+            f"{burst['other_lag_p50_s']} / {other_p99} / {burst['other_lag_max_s']}",
+            "target p99 <= 1 s",
+            verdict(other_p99 <= 1),
         ),
         (
             f"worker RSS growth, 0 -> {lag['open_conversations']:,} open (MB)",
