@@ -304,3 +304,16 @@ def fresh_database(admin_url: str) -> tuple[str, Any]:
         admin.dispose()
 
     return admin_url.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+CONVERSATIONS = 60
+
+
+def assert_nothing_lost_or_doubled(stack: Stack, driver: Driver, accepted: int) -> None:
+    counts = stack.drain(driver, accepted)
+    print(f"\nfault figures: {counts.line()}")
+    assert counts.lost == 0, counts.line()
+    assert counts.duplicated_effects == 0, counts.line()
+    assert counts.accepted == counts.applied + counts.dead_lettered, counts.line()
+    assert counts.routed == driver.inbound_count(), counts.line()
+    assert driver.must_close() <= counts.closed_conversations, counts.line()

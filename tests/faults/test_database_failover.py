@@ -19,8 +19,7 @@ import time
 from sqlalchemy import create_engine, text
 
 from tests.conftest import POSTGRES_ADMIN
-from tests.faults.harness import Driver, Stack
-from tests.faults.test_faults import CONVERSATIONS, assert_nothing_lost_or_doubled
+from tests.faults.harness import CONVERSATIONS, Driver, Stack, assert_nothing_lost_or_doubled
 
 READ_ONLY_SECONDS = 6
 

@@ -16,19 +16,13 @@ from pathlib import Path
 
 from kombu import Connection, Exchange, Producer, Queue
 
-from tests.faults.harness import Driver, Stack, shuffled
-
-CONVERSATIONS = 60
-
-
-def assert_nothing_lost_or_doubled(stack: Stack, driver: Driver, accepted: int) -> None:
-    counts = stack.drain(driver, accepted)
-    print(f"\nfault figures: {counts.line()}")
-    assert counts.lost == 0, counts.line()
-    assert counts.duplicated_effects == 0, counts.line()
-    assert counts.accepted == counts.applied + counts.dead_lettered, counts.line()
-    assert counts.routed == driver.inbound_count(), counts.line()
-    assert driver.must_close() <= counts.closed_conversations, counts.line()
+from tests.faults.harness import (
+    CONVERSATIONS,
+    Driver,
+    Stack,
+    assert_nothing_lost_or_doubled,
+    shuffled,
+)
 
 
 def test_a_worker_killed_with_sigkill_mid_batch_loses_nothing(stack: Stack) -> None:

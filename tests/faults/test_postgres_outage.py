@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import Driver, Stack
-from tests.faults.test_faults import CONVERSATIONS, assert_nothing_lost_or_doubled
+from tests.faults.harness import CONVERSATIONS, Driver, Stack, assert_nothing_lost_or_doubled
 from tests.processes import free_port
 
 BIN = Path("/usr/lib/postgresql/15/bin")

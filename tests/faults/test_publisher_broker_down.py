@@ -19,8 +19,7 @@ from typing import Any
 
 from events.names import HEARTBEAT_KEY
 from events.publish import Publisher, PublishError
-from tests.faults.harness import Driver, Stack
-from tests.faults.test_faults import assert_nothing_lost_or_doubled
+from tests.faults.harness import Driver, Stack, assert_nothing_lost_or_doubled
 from tests.processes import wait_until
 
 CONVERSATIONS = 60

@@ -24,7 +24,7 @@ from store import webhooks as store
 from store.migrate import upgrade
 from store.tables import decisions
 from tests.chatwoot_api import fake_chatwoot
-from tests.integration.test_webhooks import FAST, fresh, utcnow, wait_for
+from tests.integration.webhook_support import FAST, fresh, utcnow, wait_for
 from tests.processes import run_convlife
 from tests.support import new_id
 from webhooks import chatwoot_echo, manage

@@ -7,8 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -16,11 +15,8 @@ from sqlalchemy.engine import Engine
 
 from policies.delivery import CircuitPolicy, DeliveryConfig, RetryPolicy
 from store import webhooks as store
-from store.db import make_engine
-from store.migrate import upgrade
 from store.tables import decisions
-from tests.conftest import POSTGRES_ADMIN
-from tests.faults.harness import fresh_database
+from tests.integration.webhook_support import FAST, fresh, utcnow, wait_for
 from tests.processes import free_port
 from tests.receivers import Receiver, commit_decisions, receiving
 from tests.support import new_id
@@ -28,35 +24,9 @@ from webhooks import manage
 from webhooks.dispatch import Dispatcher
 from webhooks.signing import verify
 
+__all__ = ["fresh"]  # the fixture, imported
+
 SECRET = "whsec-test-0123456789"
-FAST = DeliveryConfig(
-    timeout=2.0,
-    retry=RetryPolicy(base=0.5, cap=5.0, give_up_after=timedelta(minutes=5)),
-    circuit=CircuitPolicy(failures_to_open=5, cool_down=timedelta(seconds=2), max_in_flight=4),
-    max_in_flight=16,
-    budget=2.0,
-    poll=0.05,
-)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A database of this test's own: a dispatcher claims for every subscription there is."""
-    if request.param == "sqlite":
-        url, drop = f"sqlite:///{tmp_path / 'hooks.db'}", None
-    else:
-        request.getfixturevalue("postgres_url")  # skips/fails like the rest without PostgreSQL
-        url, drop = fresh_database(POSTGRES_ADMIN)
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-    if drop is not None:
-        drop()
 
 
 @contextmanager
@@ -88,15 +58,6 @@ def dispatching(
 def subscribe(engine: Engine, receiver: Receiver, account: str) -> int:
     added = manage.add(engine, url=receiver.url, secret=SECRET, now=utcnow(), account_id=account)
     return int(added["id"])
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_each_decision_arrives_as_its_stored_json_signed_with_the_subscriptions_secret(
