@@ -6,9 +6,12 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from redis import Redis
 from sqlalchemy import func, select
 
 from policies.state import Conversation
@@ -129,3 +132,25 @@ class Service:
                     select(func.count()).where(decisions.c.account_id == account)
                 ).scalar_one()
             )
+
+
+@contextmanager
+def redis_user_denied(redis_url: str, *commands: str) -> Iterator[str]:
+    """The URL of a Redis user of this test only, on `redis_url`'s server and database, whose ACL
+    denies `commands` (everything else allowed); the user is deleted afterwards."""
+    admin = Redis.from_url(redis_url)
+    name, password = f"convlife-test-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    admin.acl_setuser(
+        name,
+        enabled=True,
+        passwords=[f"+{password}"],
+        keys=["*"],
+        channels=["*"],
+        commands=["+@all", *(f"-{command}" for command in commands)],
+    )
+    kwargs = admin.connection_pool.connection_kwargs
+    try:
+        yield f"redis://{name}:{password}@{kwargs['host']}:{kwargs['port']}/{kwargs.get('db', 0)}"
+    finally:
+        admin.acl_deluser(name)
+        admin.close()

@@ -20,6 +20,7 @@ from kombu.messaging import Consumer, Producer
 from kombu.transport import redis as kombu_redis
 from redis import Redis
 
+from tests.support import redis_user_denied
 from worker.transport import Transport
 
 
@@ -107,22 +108,8 @@ def test_a_recorded_message_is_restored_and_delivered_once_acked(
 @pytest.fixture
 def no_scripts_url(redis_url: str) -> Iterator[str]:
     """The URL of a Redis user (of this test only) whose ACL denies EVAL, EVALSHA and BLMOVE."""
-    admin = Redis.from_url(redis_url)
-    name, password = f"convlife-test-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    admin.acl_setuser(
-        name,
-        enabled=True,
-        passwords=[f"+{password}"],
-        keys=["*"],
-        channels=["*"],
-        commands=["+@all", "-eval", "-evalsha", "-blmove"],
-    )
-    kwargs = admin.connection_pool.connection_kwargs
-    try:
-        yield f"redis://{name}:{password}@{kwargs['host']}:{kwargs['port']}/{kwargs.get('db', 0)}"
-    finally:
-        admin.acl_deluser(name)
-        admin.close()
+    with redis_user_denied(redis_url, "eval", "evalsha", "blmove") as url:
+        yield url
 
 
 def test_where_redis_refuses_scripts_messages_are_taken_with_brpop_and_a_warning(

@@ -10,34 +10,18 @@ import pytest
 from redis import Redis
 
 from store.streams import append_data
+from tests.support import redis_user_denied
 
 
 @pytest.fixture
 def no_scripts_user(redis_url: str) -> Iterator[Redis]:
     """A client of a Redis user (of this test only) whose ACL denies EVAL and EVALSHA."""
-    admin = Redis.from_url(redis_url)
-    name, password = f"convlife-test-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    admin.acl_setuser(
-        name,
-        enabled=True,
-        passwords=[f"+{password}"],
-        keys=["*"],
-        commands=["+@all", "-eval", "-evalsha"],
-    )
-    db = admin.connection_pool.connection_kwargs.get("db", 0)
-    client = Redis(
-        host=admin.connection_pool.connection_kwargs["host"],
-        port=admin.connection_pool.connection_kwargs["port"],
-        db=db,
-        username=name,
-        password=password,
-    )
-    try:
-        yield client
-    finally:
-        client.close()
-        admin.acl_deluser(name)
-        admin.close()
+    with redis_user_denied(redis_url, "eval", "evalsha") as url:
+        client = Redis.from_url(url)
+        try:
+            yield client
+        finally:
+            client.close()
 
 
 def entries(client: Redis, stream: str) -> list[bytes]:
