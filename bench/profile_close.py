@@ -1,7 +1,8 @@
-"""`python -m bench.profile_close [--closes K]`: where an auto-close spends its time, in one
-process, without Celery, against a fresh PostgreSQL database: K due conversations closed by the
-sweep the worker runs (service/deadlines.py `sweep`: `close_due` batch after batch, then the
-relay of each batch's decisions to the stream, its counters and log lines).
+"""`python -m bench.profile_close [--closes K] [--store sqlite]`: where an auto-close spends its
+time, in one process, without Celery, against a fresh PostgreSQL (or SQLite) database: K due
+conversations closed by the sweep the worker runs (service/deadlines.py `sweep`: `close_due`
+batch after batch, then the relay of each batch's decisions to the stream, its counters and log
+lines).
 
 Prints SQL statement by statement, Python by function (cProfile) and the headline "Python CPU
 per auto-close"; bench/profiling.py says how Python is told apart from the database.
@@ -14,7 +15,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from bench.profiling import profiled_runtime, report, timed, under_cprofile
+from bench.profiling import (
+    STORE_NAMES,
+    add_store_option,
+    profiled_runtime,
+    report,
+    timed,
+    under_cprofile,
+)
 from service import deadlines
 from service.runtime import Runtime
 from store.tables import accounts, conversations
@@ -67,8 +75,9 @@ def close_all(runtime: Runtime) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile_close")
     parser.add_argument("--closes", type=int, default=20_000, help="K, per pass")
+    add_store_option(parser)
     args = parser.parse_args()
-    with profiled_runtime("convlife_bench_profile_close") as (runtime, clock, _stage):
+    with profiled_runtime("convlife_bench_profile_close", args.store) as (runtime, clock, _stage):
         load_due(runtime, "warm", 1_000)
         close_all(runtime)  # compiles and caches statements, fills the pool
         load_due(runtime, "timed", args.closes)
@@ -79,7 +88,7 @@ def main() -> None:
         items, stats = under_cprofile(lambda: close_all(runtime))
         clock.calls, clock.wall, clock.cpu = sql
         print(
-            f"PostgreSQL, {args.closes:,} auto-closes per pass, sweep batch "
+            f"{STORE_NAMES[args.store]}, {args.closes:,} auto-closes per pass, sweep batch "
             f"{runtime.settings.sweep_batch_size} (deadlines.sweep: close_due + relay)"
         )
         report("auto-close", measured, clock, stats, items)

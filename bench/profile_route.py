@@ -1,7 +1,8 @@
-"""`python -m bench.profile_route [--inbound K]`: where a routed `contact.inbound` spends its
-time, in one process, without Celery, against a fresh PostgreSQL database: K inbound events in
-messages of 500 through the worker's ingest handler (service/deliveries.py `handle`:
-service/ingest.py `ingest`, then the relay of its decisions to the stream and its counters).
+"""`python -m bench.profile_route [--inbound K] [--store sqlite]`: where a routed `contact.inbound`
+spends its time, in one process, without Celery, against a fresh PostgreSQL (or SQLite)
+database: K inbound events in messages of 500 through the worker's ingest handler
+(service/deliveries.py `handle`: service/ingest.py `ingest`, then the relay of its decisions to
+the stream and its counters).
 
 The contacts' state is preloaded through the same handler, untimed, as in `python -m bench all`:
 a third with a conversation an agent closed with a reason inside the window (previous_agent), a
@@ -18,7 +19,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.default_run import ACCOUNTS, BATCH, preload_events
-from bench.profiling import profiled_runtime, report, timed, under_cprofile
+from bench.profiling import (
+    STORE_NAMES,
+    add_store_option,
+    profiled_runtime,
+    report,
+    timed,
+    under_cprofile,
+)
 from service import deliveries
 from service.runtime import Runtime
 
@@ -53,9 +61,10 @@ def inbound(run: str, label: str, contacts: int, n: int, now: datetime) -> list[
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile_route")
     parser.add_argument("--inbound", type=int, default=20_000, help="K, per pass")
+    add_store_option(parser)
     args = parser.parse_args()
     n = args.inbound
-    with profiled_runtime("convlife_bench_profile_route") as (runtime, clock, _stage):
+    with profiled_runtime("convlife_bench_profile_route", args.store) as (runtime, clock, _stage):
         now = datetime.now(UTC)
         preload = preload_events("prof", n, now)
         handle_all(runtime, preload, Counter())
@@ -69,7 +78,7 @@ def main() -> None:
         )
         clock.calls, clock.wall, clock.cpu = sql
         print(
-            f"PostgreSQL, {n:,} contact.inbound per pass in messages of {BATCH} "
+            f"{STORE_NAMES[args.store]}, {n:,} contact.inbound per pass in messages of {BATCH} "
             f"(deliveries.handle: ingest + relay); routes: {dict(routes)}"
         )
         report("routed inbound", measured, clock, stats, items)

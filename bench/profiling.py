@@ -1,6 +1,6 @@
-"""What `python -m bench.profile_close` and `bench.profile_route` share: a fresh PostgreSQL
-runtime, SQL timed statement by statement, CPU split into Python and database waiting, and a
-cProfile table per item.
+"""What `python -m bench.profile_close` and `bench.profile_route` share: a fresh PostgreSQL (or,
+with `--store sqlite`, SQLite) runtime, SQL timed statement by statement, CPU split into Python
+and database waiting, and a cProfile table per item.
 
 How Python CPU is separated from the database: every cursor execute is wrapped by SQLAlchemy's
 `before/after_cursor_execute` events, which read both the wall clock (`perf_counter`) and this
@@ -17,6 +17,7 @@ dialect's commit, as it is no cursor execute.
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import logging
 import os
@@ -78,16 +79,19 @@ class SqlClock:
 
 
 @contextmanager
-def profiled_runtime(pg_name: str) -> Iterator[tuple[Runtime, SqlClock, Stage]]:
-    """A Runtime on a fresh PostgreSQL database (dropped after), with its SQL timed and the
-    service's log lines formatted as the worker does at INFO, written to /dev/null."""
+def profiled_runtime(
+    pg_name: str, store: str = "postgresql"
+) -> Iterator[tuple[Runtime, SqlClock, Stage]]:
+    """A Runtime on a fresh database (`store`: "postgresql", dropped after, or "sqlite", a file
+    in a temporary directory), with its SQL timed and the service's log lines formatted as the
+    worker does at INFO, written to /dev/null."""
     import tempfile
     from pathlib import Path
 
     with tempfile.TemporaryDirectory() as workdir:
         # BENCH_PROFILE_SUFFIX keeps profiles run side by side (two worktrees) apart.
         stage = Stage(Path(workdir), pg_name=pg_name + os.environ.get("BENCH_PROFILE_SUFFIX", ""))
-        url = stage.fresh_postgres()
+        url = stage.fresh_sqlite() if store == "sqlite" else stage.fresh_postgres()
         settings = Settings(database_url=url, broker_url=REDIS_URL)
         logs.configure(settings.log_level, settings.log_format)
         with open(os.devnull, "w") as devnull:
@@ -101,7 +105,8 @@ def profiled_runtime(pg_name: str) -> Iterator[tuple[Runtime, SqlClock, Stage]]:
                 yield runtime, clock, stage
             finally:
                 runtime.close()
-                stage.drop_postgres()
+                if store != "sqlite":
+                    stage.drop_postgres()
 
 
 @dataclass
@@ -128,6 +133,18 @@ def under_cprofile(work: Callable[[], int]) -> tuple[int, pstats.Stats]:
     if dump := os.environ.get("BENCH_PROFILE_DUMP"):
         stats.dump_stats(dump)  # for `python -m pstats` or snakeviz: callers, cumulative times
     return items, stats
+
+
+STORE_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
+
+
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        choices=("postgresql", "sqlite"),
+        default="postgresql",
+        help="the database profiled (default: postgresql)",
+    )
 
 
 def report(what: str, measured: Pass, clock: SqlClock, stats: pstats.Stats, items: int) -> None:

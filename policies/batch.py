@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import get_args
 
 from events.decisions import AutoClosed, ContactRouted
 from events.models import (
@@ -100,6 +101,10 @@ class Decided:
     would see)."""
 
 
+_ON_THE_TIMELINE = (*get_args(ConversationEvent), ContactInbound)
+"""What `decide` takes in time order, as a flat tuple: isinstance on it is a third of the cost
+of `ConversationEvent | ContactInbound`, a union built anew at each call."""
+
 ApplyEvent = Callable[[Conversation | None, ConversationEvent], Conversation]
 
 
@@ -150,7 +155,7 @@ def decide(
         by_contact_line[(state.account_id, state.contact_id, state.line_id)].add(key)
     changed: dict[ConversationKey, Conversation] = {}
     not_yet = set(loaded.created)
-    timeline = [e for e in events if isinstance(e, ConversationEvent | ContactInbound)]
+    timeline = [e for e in events if isinstance(e, _ON_THE_TIMELINE)]
     for event in sorted(timeline, key=lambda e: e.occurred_at):
         if isinstance(event, ContactInbound):
             contact_line = (event.account_id, event.contact_id, event.line_id)

@@ -28,6 +28,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from events.models import LATEST, ConversationEvent
 from policies.conversation import new_conversation
 from policies.state import INACTIVITY, AccountSettings, ClosedBy, Conversation, Status
+from store import sqlite_writes
 from store.db import UTCDateTime, bulk_insert, rows_json, rows_param
 from store.tables import conversations as table
 
@@ -175,7 +176,9 @@ def _lock_postgresql(
 
 
 def _json_keys(columns: list[Any], keys: Iterable[tuple[str, ...]]) -> str:
-    names = [column.name for column in columns]
+    # str(): a column's name is a `quoted_name`, a str subclass that orjson refuses as a key
+    # (rows_json would then fall back to the 4x slower `json` on every batch).
+    names = [str(column.name) for column in columns]
     return rows_json(dict(zip(names, key, strict=True)) for key in keys)
 
 
@@ -291,15 +294,7 @@ def save_auto_closes(
             {"keys": _json_keys(key_columns, sorted(keys))},
         )
         return
-    connection.execute(
-        update(table)
-        .where(
-            table.c.account_id == bindparam("key_account_id"),
-            table.c.conversation_id == bindparam("key_conversation_id"),
-        )
-        .values(values),
-        [{"key_account_id": a, "key_conversation_id": c} for a, c in sorted(keys)],
-    )
+    sqlite_writes.update_by_keys(connection, table, values, ["account_id", "conversation_id"], keys)
 
 
 def is_row_fault(error: BaseException) -> bool:

@@ -15,11 +15,12 @@ import orjson
 from sqlalchemy import Column, DateTime, Table, Text, bindparam, cast, event, func, select
 from sqlalchemy import column as sql_column
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect, Engine, Row, create_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.engine import Connection, Dialect, Engine, Row, create_engine, make_url
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeDecorator
+
+from store import sqlite_writes
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -42,8 +43,19 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
-        if self.impl_instance.result_processor(dialect, coltype) is not None:
-            return super().result_processor(dialect, coltype)
+        if (parse := self.impl_instance.result_processor(dialect, coltype)) is not None:
+            # SQLite's text, parsed by SQLAlchemy's own processor, then made aware: one call per
+            # value where the generic TypeDecorator path makes three.
+            def parse_utc(value: str | None) -> datetime | None:
+                if value is None:
+                    return None
+                parsed = parse(value)
+                assert isinstance(parsed, datetime)
+                return (
+                    parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+                )
+
+            return parse_utc
 
         # The driver hands out datetimes itself (psycopg: aware, in the session's time zone,
         # which convlife sets to UTC): one call per value, and none of the conversion when it is
@@ -63,16 +75,30 @@ def make_engine(
     """An engine for `url`. Connects lazily; call it after a fork, never at import time.
 
     SQLite gets WAL, a busy timeout, and `BEGIN IMMEDIATE` for every transaction, so that
-    several worker processes take the write lock up front instead of failing to upgrade; it
-    opens a connection per use, so the pool options (PostgreSQL: `pool_size` kept, as many
-    again at peak, `pool_timeout` seconds to wait for one) do not apply to it.
+    several worker processes take the write lock up front instead of failing to upgrade. Both
+    keep connections in a pool (`pool_size` kept, as many again at peak, `pool_timeout` seconds
+    to wait for one). For SQLite that matters more than it seems: closing the last connection
+    to a WAL database checkpoints and removes the WAL, so a connection per transaction (as
+    until issue 15) made every commit a checkpoint: a sixth of a sweep's CPU per close.
 
     `hide_parameters`: an error names the statement, never the values bound to it, so a
     payload's content (what a contact wrote, an id with a newline in it) never reaches a log.
     """
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
-        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30}, **kwargs)
+        if _database_file(make_url(url).database) is None:
+            # Each connection to `:memory:` is a database of its own: one per thread, as
+            # SQLAlchemy does for it by default (a test's database, never a deployment's).
+            engine = create_engine(url, **kwargs)
+        else:
+            engine = create_engine(
+                url,
+                connect_args={"timeout": 30},
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_timeout=pool_timeout,
+                **kwargs,
+            )
         _configure_sqlite(engine)
         return engine
     engine = create_engine(
@@ -98,7 +124,8 @@ def _configure_postgresql(engine: Engine) -> None:
 
 
 def _configure_sqlite(engine: Engine) -> None:
-    turns = WriterTurns(path + "-writer") if (path := _database_file(engine)) else None
+    path = _database_file(engine.url.database)
+    turns = WriterTurns(path + "-writer") if path else None
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -128,14 +155,15 @@ def _configure_sqlite(engine: Engine) -> None:
         event.listen(engine, "rollback", lambda _connection: turns.done())
 
 
-def _database_file(engine: Engine) -> str | None:
-    """The database's file (also from a `file:` URI name); None for one in memory."""
-    database = engine.url.database or ""
+def _database_file(name: str | None) -> str | None:
+    """The file of the SQLite database a URL names (also from a `file:` URI name); None for
+    one in memory."""
+    database = name or ""
     if database.startswith("file:"):
         database = database.removeprefix("file:").split("?", 1)[0]
         if database.startswith("//"):  # file://host/path: the host is empty or localhost
             database = "/" + database[2:].split("/", 1)[-1]
-    if not database or database == ":memory:" or "mode=memory" in (engine.url.database or ""):
+    if not database or database == ":memory:" or "mode=memory" in (name or ""):
         return None
     return database
 
@@ -286,7 +314,8 @@ def bulk_insert(
 
     PostgreSQL gets one `INSERT … SELECT FROM json_to_recordset(:rows)`: a fixed statement
     text whatever the batch size, so its plan is cached and it goes in one round trip. SQLite
-    gets executemany (multi-row VALUES pages when rows are returned).
+    gets the rows bound by hand (store/sqlite_writes.py): executemany, or multi-row VALUES
+    pages when rows are returned.
     """
     if not rows:
         return []
@@ -299,8 +328,9 @@ def bulk_insert(
         )
         params: Any = {"rows": rows_json(rows)}
     elif dialect == "sqlite":
-        statement = sqlite.insert(table)
-        params = list(rows)
+        return sqlite_writes.insert_rows(
+            connection, table, rows, key=key, on_conflict=on_conflict, returning=returning
+        )
     else:
         raise NotImplementedError(f"convlife supports PostgreSQL and SQLite, not {dialect}")
     if on_conflict == "update":

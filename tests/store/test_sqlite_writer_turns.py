@@ -147,4 +147,4 @@ def test_the_turn_file_sits_beside_the_database_file(
     tmp_path: Path, url: str, file: str | None
 ) -> None:
     engine = make_engine(url.format(dir=tmp_path))
-    assert _database_file(engine) == (file.format(dir=tmp_path) if file else None)
+    assert _database_file(engine.url.database) == (file.format(dir=tmp_path) if file else None)
