@@ -284,7 +284,9 @@ def burst(stage: Stage, size: int) -> dict[str, Any]:
     database_url = stage.fresh_postgres()
     redis = stage.fresh_redis()
     env = convlife_env(database_url)
-    stage.start(convlife("worker", "-Q", "convlife.events", "-c", "1"), env, "burst-ingest")
+    # The split docs/operations.md gives: an ingest worker of the default concurrency (the
+    # CPU count), a niced closer of 2, one beat.
+    stage.start(convlife("worker", "-Q", "convlife.events"), env, "burst-ingest")
     # Closers run at a lower CPU priority (as docs/operations.md advises): a burst of closes
     # then takes the CPU that ingest leaves, instead of making other accounts wait.
     stage.start(

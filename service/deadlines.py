@@ -237,15 +237,30 @@ def _quarantine(connection: Connection, faulty: dict[ConversationKey, str], now:
         log.error("%s", error)
 
 
-def sweep(runtime: Runtime, clock: Callable[[], datetime]) -> int:
+def sweep(
+    runtime: Runtime,
+    clock: Callable[[], datetime],
+    events_waiting: Callable[[], int] | None = None,
+    *,
+    shares_with_ingest: bool = True,
+) -> int:
     """Warn about and close due conversations batch after batch, within the sweep's time budget.
 
     Each batch reads the clock once. Returns how many conversations were closed. The heartbeat
     is written after the work, so it proves a sweep succeeded; a sweep that raises is counted
     (`convlife health` and the `convlife_sweep_errors` metric show it) and re-raised.
+
+    Closes give way to events. `events_waiting` says how many event messages wait for ingest
+    (the worker asks the broker); when `settings.sweep_gives_way_at` or more wait after a
+    batch, ingest is behind, and a burst of closes (a settings change made thousands due at
+    once) must not make other accounts' contacts wait for their routing. A sweep that
+    `shares_with_ingest` (its worker also consumes events, as `convlife run` does) then ends,
+    handing its process to ingest; a dedicated closer pauses instead, looking again every
+    `GIVE_WAY_NAP` seconds, and goes on once ingest has caught up (or ends at its time budget).
+    Either way every sweep closes at least one batch: closes are delayed, never starved.
     """
     try:
-        closed = _sweep(runtime, clock)
+        closed = _sweep(runtime, clock, events_waiting, shares_with_ingest)
     except Exception as error:
         _best_effort(partial(_record_failure, runtime, clock(), error))
         raise
@@ -253,8 +268,23 @@ def sweep(runtime: Runtime, clock: Callable[[], datetime]) -> int:
     return closed
 
 
-def _sweep(runtime: Runtime, clock: Callable[[], datetime]) -> int:
+GIVE_WAY_NAP = 0.02
+"""Seconds a dedicated closer sleeps between two looks at the events queue while ingest is
+behind."""
+
+
+def _sweep(
+    runtime: Runtime,
+    clock: Callable[[], datetime],
+    events_waiting: Callable[[], int] | None,
+    shares_with_ingest: bool,
+) -> int:
+    settings = runtime.settings
     started = time.monotonic()
+
+    def time_left() -> bool:
+        return time.monotonic() - started <= settings.sweep_time_budget
+
     closed = 0
     while True:
         batch = close_due(runtime, clock())
@@ -273,9 +303,27 @@ def _sweep(runtime: Runtime, clock: Callable[[], datetime]) -> int:
             _best_effort(
                 partial(counters.record_sweep, runtime.redis, quarantined=batch.quarantined)
             )
-        full = batch.claimed >= runtime.settings.sweep_batch_size
-        if not full or time.monotonic() - started > runtime.settings.sweep_time_budget:
+        if batch.claimed < settings.sweep_batch_size or not time_left():
             return closed
+        behind = partial(_ingest_is_behind, settings.sweep_gives_way_at, events_waiting)
+        if behind():
+            if shares_with_ingest:
+                return closed
+            while behind():
+                if not time_left():
+                    return closed
+                time.sleep(GIVE_WAY_NAP)
+
+
+def _ingest_is_behind(gives_way_at: int, events_waiting: Callable[[], int] | None) -> bool:
+    if not gives_way_at or events_waiting is None:
+        return False
+    try:
+        waiting = events_waiting()
+    except Exception as error:  # the broker is away: sweep on, as without the check
+        log.debug("sweep: the events queue's length is unknown (%s)", error)
+        return False
+    return waiting >= gives_way_at
 
 
 def _record_success(runtime: Runtime, now: datetime) -> None:

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     sweep_time_budget: Seconds = Field(
         default=5.0, gt=0, description="Seconds one sweep task may keep closing batches."
     )
+    sweep_gives_way_at: int = Field(
+        default=2,
+        ge=0,
+        description="A sweep stops after its current batch when this many event messages wait "
+        "in the events queue (ingest is behind): closes can wait, a contact should not. 0: never.",
+    )
     relay_interval: Seconds = Field(
         default=2.0, gt=0, description="Seconds between relays of decisions not yet on Redis."
     )

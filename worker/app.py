@@ -15,7 +15,14 @@ from typing import Any, NoReturn
 from celery import Celery, Task
 from celery.exceptions import Reject
 
-from events.names import INGEST_TASK, PRUNE_TASK, RELAY_TASK, SWEEP_TASK, WEBHOOKS_TASK
+from events.names import (
+    EVENTS_QUEUE,
+    INGEST_TASK,
+    PRUNE_TASK,
+    RELAY_TASK,
+    SWEEP_TASK,
+    WEBHOOKS_TASK,
+)
 from service import deadlines, deliveries, retention
 from service.failures import (
     Fault,
@@ -68,7 +75,16 @@ def create_app(settings: Settings) -> Celery:
     @app.task(name=SWEEP_TASK, shared=False)
     def sweep_task() -> int:
         """Close every conversation that is due (batch after batch, time-bounded)."""
-        return _periodic("sweep", runtime, lambda ready: deadlines.sweep(ready, utcnow))
+        return _periodic(
+            "sweep",
+            runtime,
+            lambda ready: deadlines.sweep(
+                ready,
+                utcnow,
+                events_waiting=lambda: _waiting(app),
+                shares_with_ingest=_consumes(app, EVENTS_QUEUE),
+            ),
+        )
 
     @app.task(name=PRUNE_TASK, shared=False)
     def prune_task() -> int:
@@ -96,6 +112,19 @@ def create_app(settings: Settings) -> Celery:
         )
 
     return app
+
+
+def _waiting(app: Celery, queue: str = EVENTS_QUEUE) -> int:
+    """Messages in `queue` that no worker has taken yet (as beat reads it: worker/beat.py)."""
+    with app.pool.acquire(block=True, timeout=1) as connection:
+        declared = app.amqp.queues[queue].queue_declare(channel=connection.default_channel)
+    return int(declared.message_count)
+
+
+def _consumes(app: Celery, queue: str) -> bool:
+    """Whether this worker takes messages from `queue` (all queues unless started with -Q)."""
+    chosen = app.amqp.queues.consume_from
+    return not chosen or queue in chosen
 
 
 def _periodic(name: str, runtime: LazyRuntime, work: Callable[[Runtime], int]) -> int:
