@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from events.models import ContactInbound, ConversationEvent
 from events.parsing import parse_event
-from policies.state import AccountSettings, Status
-from store import batch, conversations
+from policies.configuration import Stamp, Stamped
+from policies.state import AccountSettings, Agent, Status
+from store import batch, configuration, conversations
 from tests.store.plans import T0, conversation, plan, statements, stored
 from tests.support import conversation_event, new_id
 from tests.support import event as raw_event
@@ -71,6 +72,53 @@ def test_the_count_of_many_agents_is_one_statement_served_by_the_open_by_agent_i
     assert counts[(account, "agent-1")] == 0
 
 
+def with_capacity(connection: Connection, account: str, agent: str, capacity: int) -> None:
+    configuration.lock_agent_rows(connection, {(account, agent)})  # creates the row
+    configuration.save_agent_rows(
+        connection,
+        {(account, agent): Stamped(Agent(capacity=capacity), Stamp(T0, new_id("e")))},
+    )
+
+
+def maria_writes_after_ana_closed(
+    engine: Engine, account: str, *before: dict[str, object]
+) -> set[tuple[str, str]]:
+    """The agents whose open conversations a batch counts: Maria's last conversation was
+    closed by ana, and she writes after `before` (raw events of the same batch)."""
+    with engine.begin() as connection:
+        marias = conversation(account, agent="ana", status=Status.CLOSED)
+        stored(connection, marias, conversation(account, agent="ana"))
+    wrote = raw_event(
+        "contact.inbound",
+        account,
+        T0 + timedelta(minutes=2),
+        contact_id=marias.contact_id,
+        line_id="line-1",
+    )
+    events = [parse_event(e) for e in [*before, wrote]]
+    with engine.begin() as connection:
+        loaded = batch.load(connection, events, AccountSettings())  # type: ignore[arg-type]
+    return set(loaded.open_assigned)
+
+
+def test_an_agent_without_a_capacity_is_not_counted(engine: Engine) -> None:
+    assert maria_writes_after_ana_closed(engine, new_id("acct")) == set()
+
+
+def test_an_agent_with_a_capacity_is_counted(engine: Engine) -> None:
+    account = new_id("acct")
+    with engine.begin() as connection:
+        with_capacity(connection, account, "ana", 3)
+    assert maria_writes_after_ana_closed(engine, account) == {(account, "ana")}
+
+
+def test_an_agent_the_batch_may_give_a_capacity_is_counted(engine: Engine) -> None:
+    account = new_id("acct")
+    update = raw_event("agent.updated", account, T0 + timedelta(minutes=1), agent_id="ana")
+    update["capacity"] = 1
+    assert maria_writes_after_ana_closed(engine, account, update) == {(account, "ana")}
+
+
 def test_a_batch_loads_counts_that_include_the_conversations_it_creates(engine: Engine) -> None:
     # The batch's new conversations are created before the count, so that `decide` can move
     # the counts from the conversations as loaded (here: open, unassigned, counted nowhere).
@@ -78,6 +126,7 @@ def test_a_batch_loads_counts_that_include_the_conversations_it_creates(engine: 
     with engine.begin() as connection:
         marias = conversation(account, agent="ana", status=Status.CLOSED)
         stored(connection, marias, conversation(account, agent="ana"))
+        with_capacity(connection, account, "ana", 2)
     opened = parse_event(
         conversation_event(
             "conversation.opened", account, new_id("c"), T0 + timedelta(minutes=1), agent_id="ana"
