@@ -141,7 +141,9 @@ def printable(text: str) -> str:
     `\\u2028`): C0, DEL, C1, the Unicode line and paragraph separators and the bidirectional
     controls. Untrusted text is passed through this before it reaches a log line or a terminal,
     so it cannot start a forged line, move the cursor or recolour what follows."""
-    return text.translate(_CONTROL)
+    # Every control character above is one `str.isprintable` refuses: text it accepts (nearly
+    # every log line) is returned as it is, checked in C at a third of translate's cost.
+    return text if text.isprintable() else text.translate(_CONTROL)
 
 
 _JSON_CONTROL = {c: f"\\u{c:04x}" for c in _CONTROL if c >= 0x7F}
@@ -151,7 +153,7 @@ def printable_json(text: str) -> str:
     """JSON text (as `json.dumps(..., ensure_ascii=False)` writes it) with the control characters
     JSON leaves raw (DEL, C1, U+2028/2029, the bidirectional controls) escaped as `\\uXXXX`: the
     same JSON value, safe to print to a terminal. (JSON itself escapes C0.)"""
-    return text.translate(_JSON_CONTROL)
+    return text if text.isprintable() else text.translate(_JSON_CONTROL)
 
 
 def echo(value: object) -> str:

@@ -72,6 +72,17 @@ def add_decisions(
     return stored
 
 
+def _without_waiting_for_the_disk(connection: Connection) -> None:
+    """The relay's commit only deletes outbox rows (and marks dead letters sent) of entries
+    already on the stream: if a crash loses that commit, the next relay sends them again, which
+    the stream's readers already allow for (at least once, ids stable). So on PostgreSQL it
+    does not wait for the WAL to reach the disk (`synchronous_commit = off` for this transaction
+    only): one flush wait less per batch, the second of the two each ingest message made. The
+    decisions' own commit still waits for its flush."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+
 def unpublished_ids(connection: Connection) -> set[str]:
     """Every decision id the outbox still holds (tests and checks; not for a hot path)."""
     return {
@@ -159,6 +170,7 @@ def relay(
     sent = 0
     while True:
         with engine.begin() as connection:
+            _without_waiting_for_the_disk(connection)
             if made is None:
                 data, more_decisions = _claim_oldest(connection, batch_size)
             else:

@@ -7,7 +7,10 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from events import parsing
 from events.models import EVENT_TYPES
 from events.parsing import (
     MAX_DEAD_LETTER_BYTES,
@@ -219,3 +222,13 @@ def test_printable_json_is_the_same_json_value_without_raw_control_characters() 
     assert json.loads(text) == value
     assert not any(0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029\u202e\n\x1b" for c in text)
     assert "é" in text
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_text_without_a_control_character_is_left_as_it_is_and_any_other_escaped(
+    text: str,
+) -> None:
+    # printable's fast path (`str.isprintable`) must agree with escaping every character.
+    assert printable(text) == text.translate(parsing._CONTROL)
+    assert printable_json(text) == text.translate(parsing._JSON_CONTROL)
