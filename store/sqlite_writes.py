@@ -54,7 +54,8 @@ def insert_rows(
         return []
     for column in returning:
         if column.type.dialect_impl(connection.dialect).result_processor(connection.dialect, None):
-            raise ValueError(f"insert_rows cannot return {column.name}: it needs converting")
+            # TypeError, not ValueError: a caller's mistake, never a row fault to set aside.
+            raise TypeError(f"insert_rows cannot return {column.name}: it needs converting")
     tail = conflict + " RETURNING " + ", ".join(quote(c.name) for c in returning)
     per_statement = max(1, MAX_VARIABLES // len(names))
     returned: list[Row[Any]] = []

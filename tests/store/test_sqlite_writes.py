@@ -107,3 +107,16 @@ def test_a_naive_time_is_refused_as_sqlalchemy_refuses_it(engine: Any) -> None:
     bad = [{"id": "h-0", "at": datetime(2026, 3, 1), "flag": None, "after": None, "count": None}]
     with pytest.raises(ValueError, match="naive datetime"), engine.begin() as connection:
         bulk_insert(connection, sample, bad, key=["id"], on_conflict="nothing")
+
+
+def test_returning_a_column_that_needs_converting_is_a_callers_mistake(engine: Any) -> None:
+    # TypeError: the sweep sets a row aside on a ValueError (a row fault), never on a bug.
+    with pytest.raises(TypeError, match="cannot return at"), engine.begin() as connection:
+        bulk_insert(
+            connection,
+            sample,
+            rows("i-"),
+            key=["id"],
+            on_conflict="nothing",
+            returning=[sample.c.at],
+        )
