@@ -240,7 +240,7 @@ def _quarantine(connection: Connection, faulty: dict[ConversationKey, str], now:
 def sweep(
     runtime: Runtime,
     clock: Callable[[], datetime],
-    events_waiting: Callable[[], int] | None = None,
+    events_waiting: Callable[[], int | None] | None = None,
     *,
     shares_with_ingest: bool = True,
 ) -> int:
@@ -251,9 +251,10 @@ def sweep(
     (`convlife health` and the `convlife_sweep_errors` metric show it) and re-raised.
 
     Closes give way to events. `events_waiting` says how many event messages wait for ingest
-    (the worker asks the broker); when `settings.sweep_gives_way_at` or more wait after a
-    batch, ingest is behind, and a burst of closes (a settings change made thousands due at
-    once) must not make other accounts' contacts wait for their routing. A sweep that
+    (the worker asks the broker; None: it could not say, and is not asked again in this sweep);
+    when `settings.sweep_gives_way_at` or more wait after a batch, ingest is behind, and a burst
+    of closes (a settings change made thousands due at once) must not make other accounts'
+    contacts wait for their routing. A sweep that
     `shares_with_ingest` (its worker also consumes events, as `convlife run` does) then ends,
     handing its process to ingest; a dedicated closer pauses instead, looking again every
     `GIVE_WAY_NAP` seconds, and goes on once ingest has caught up (or ends at its time budget).
@@ -276,11 +277,12 @@ behind."""
 def _sweep(
     runtime: Runtime,
     clock: Callable[[], datetime],
-    events_waiting: Callable[[], int] | None,
+    events_waiting: Callable[[], int | None] | None,
     shares_with_ingest: bool,
 ) -> int:
     settings = runtime.settings
     started = time.monotonic()
+    backlog = _Backlog(settings.sweep_gives_way_at, events_waiting)
 
     def time_left() -> bool:
         return time.monotonic() - started <= settings.sweep_time_budget
@@ -305,25 +307,32 @@ def _sweep(
             )
         if batch.claimed < settings.sweep_batch_size or not time_left():
             return closed
-        behind = partial(_ingest_is_behind, settings.sweep_gives_way_at, events_waiting)
-        if behind():
+        if backlog.behind():
             if shares_with_ingest:
                 return closed
-            while behind():
+            while backlog.behind():
                 if not time_left():
                     return closed
                 time.sleep(GIVE_WAY_NAP)
 
 
-def _ingest_is_behind(gives_way_at: int, events_waiting: Callable[[], int] | None) -> bool:
-    if not gives_way_at or events_waiting is None:
-        return False
-    try:
-        waiting = events_waiting()
-    except Exception as error:  # the broker is away: sweep on, as without the check
-        log.debug("sweep: the events queue's length is unknown (%s)", error)
-        return False
-    return waiting >= gives_way_at
+class _Backlog:
+    """Whether ingest is behind, as one sweep asks it after each batch."""
+
+    def __init__(self, gives_way_at: int, events_waiting: Callable[[], int | None] | None) -> None:
+        self.gives_way_at = gives_way_at
+        self.events_waiting = events_waiting if gives_way_at else None
+
+    def behind(self) -> bool:
+        if self.events_waiting is None:
+            return False
+        waiting = self.events_waiting()
+        if waiting is None:
+            # The broker could not say (it is away): sweep on, as without the check, and do
+            # not ask again in this sweep, since a look at an unreachable broker takes seconds.
+            self.events_waiting = None
+            return False
+        return waiting >= self.gives_way_at
 
 
 def _record_success(runtime: Runtime, now: datetime) -> None:

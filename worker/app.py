@@ -14,6 +14,8 @@ from typing import Any, NoReturn
 
 from celery import Celery, Task
 from celery.exceptions import Reject
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 
 from events.names import (
     EVENTS_QUEUE,
@@ -114,10 +116,15 @@ def create_app(settings: Settings) -> Celery:
     return app
 
 
-def _waiting(app: Celery, queue: str = EVENTS_QUEUE) -> int:
-    """Messages in `queue` that no worker has taken yet (as beat reads it: worker/beat.py)."""
-    with app.pool.acquire(block=True, timeout=1) as connection:
-        declared = app.amqp.queues[queue].queue_declare(channel=connection.default_channel)
+def _waiting(app: Celery, queue: str = EVENTS_QUEUE) -> int | None:
+    """Messages in `queue` that no worker has taken yet (as beat reads it: worker/beat.py); None
+    if the broker cannot say (it is away: a look then takes seconds to fail)."""
+    try:
+        with app.pool.acquire(block=True, timeout=1) as connection:
+            declared = app.amqp.queues[queue].queue_declare(channel=connection.default_channel)
+    except (KombuError, RedisError, OSError) as error:
+        log.warning("the length of %s is unknown: %s", queue, first_line(error))
+        return None
     return int(declared.message_count)
 
 

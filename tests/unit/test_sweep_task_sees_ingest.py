@@ -13,6 +13,7 @@ from redis import Redis
 from events.names import CLOSES_QUEUE, EVENTS_QUEUE
 from events.publish import Publisher
 from service.settings import Settings
+from tests.processes import free_port
 from worker.app import _consumes, _waiting, create_app
 
 
@@ -54,3 +55,13 @@ def test_a_worker_takes_events_unless_told_to_take_other_queues_only(app: Celery
     app.amqp.queues.select([CLOSES_QUEUE])  # `convlife worker -Q convlife.closes`
     assert not _consumes(app, EVENTS_QUEUE)
     assert _consumes(app, CLOSES_QUEUE)
+
+
+def test_a_broker_that_is_away_gives_no_length_rather_than_an_error(tmp_path: Path) -> None:
+    settings = Settings(
+        broker_url=f"redis://127.0.0.1:{free_port()}/0",  # type: ignore[arg-type]
+        database_url=f"sqlite:///{tmp_path / 'unused.db'}",  # type: ignore[arg-type]
+    )
+    app = create_app(settings)
+    app.conf.broker_connection_timeout = 0.5
+    assert _waiting(app) is None
