@@ -254,10 +254,10 @@ def sweep(
     (the worker asks the broker; None: it could not say, and is not asked again in this sweep);
     when `settings.sweep_gives_way_at` or more wait after a batch, ingest is behind, and a burst
     of closes (a settings change made thousands due at once) must not make other accounts'
-    contacts wait for their routing. A sweep that
-    `shares_with_ingest` (its worker also consumes events, as `convlife run` does) then ends,
-    handing its process to ingest; a dedicated closer pauses instead, looking again every
-    `GIVE_WAY_NAP` seconds, and goes on once ingest has caught up (or ends at its time budget).
+    contacts wait for their routing. A sweep that `shares_with_ingest` (its worker also consumes
+    events, as `convlife run` does) then ends, handing its process to ingest; a dedicated closer
+    pauses instead, looking again every `GIVE_WAY_NAP` seconds, and goes on once ingest has
+    caught up (or ends at its time budget).
     Either way every sweep closes at least one batch: closes are delayed, never starved.
     """
     try:

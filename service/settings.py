@@ -91,8 +91,9 @@ class Settings(BaseSettings):
     sweep_gives_way_at: int = Field(
         default=2,
         ge=0,
-        description="A sweep stops after its current batch when this many event messages wait "
-        "in the events queue (ingest is behind): closes can wait, a contact should not. 0: never.",
+        description="Event messages waiting in the events queue (ingest is behind) at which a "
+        "sweep gives way after its current batch: a dedicated closer pauses, a worker that also "
+        "takes events ends its sweep. Closes can wait, a contact should not. 0: never.",
     )
     relay_interval: Seconds = Field(
         default=2.0, gt=0, description="Seconds between relays of decisions not yet on Redis."

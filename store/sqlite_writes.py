@@ -80,19 +80,14 @@ def update_by_keys(
     quote = connection.dialect.identifier_preparer.quote
     names = list(values)
     (constants,) = bound_rows(connection.dialect, table, names, [values])
-    key_binds = [_processor(connection.dialect, table.c[name]) for name in key]
-
-    def bound_key(values: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(
-            v if bind is None else bind(v) for bind, v in zip(key_binds, values, strict=True)
-        )
-
+    bound_keys = bound_rows(
+        connection.dialect, table, key, [dict(zip(key, k, strict=True)) for k in sorted(keys)]
+    )
     statement = (
         f"UPDATE {quote(table.name)} SET {', '.join(f'{quote(n)} = ?' for n in names)} "
         f"WHERE {' AND '.join(f'{quote(k)} = ?' for k in key)}"
     )
-    rows = [(*constants, *bound_key(k)) for k in sorted(keys)]
-    connection.exec_driver_sql(statement, rows)
+    connection.exec_driver_sql(statement, [(*constants, *k) for k in bound_keys])
 
 
 def bound_rows(

@@ -37,6 +37,7 @@ from service.runtime import LazyRuntime, Runtime
 from service.settings import Settings
 from store import outbox
 from webhooks.dispatch import LazyDispatcher
+from worker.beat import messages_waiting
 from worker.celery_config import celery_config
 
 log = logging.getLogger("convlife.worker")
@@ -117,15 +118,14 @@ def create_app(settings: Settings) -> Celery:
 
 
 def _waiting(app: Celery, queue: str = EVENTS_QUEUE) -> int | None:
-    """Messages in `queue` that no worker has taken yet (as beat reads it: worker/beat.py); None
+    """Messages in `queue` that no worker has taken yet (`worker.beat.messages_waiting`); None
     if the broker cannot say (it is away: a look then takes seconds to fail)."""
     try:
         with app.pool.acquire(block=True, timeout=1) as connection:
-            declared = app.amqp.queues[queue].queue_declare(channel=connection.default_channel)
+            return messages_waiting(app, queue, connection.default_channel)
     except (KombuError, RedisError, OSError) as error:
         log.warning("the length of %s is unknown: %s", queue, first_line(error))
         return None
-    return int(declared.message_count)
 
 
 def _consumes(app: Celery, queue: str) -> bool:

@@ -63,9 +63,14 @@ class BoundedScheduler(Scheduler):  # type: ignore[misc]
         return str(queue or self.app.conf.task_default_queue)
 
     def _waiting(self, queue: str) -> int:
-        """Messages in `queue` that no worker has taken yet."""
-        declared = self.app.amqp.queues[queue].queue_declare(channel=self.producer.channel)
-        return int(declared.message_count)
+        return messages_waiting(self.app, queue, self.producer.channel)
+
+
+def messages_waiting(app: Any, queue: str, channel: Any) -> int:
+    """Messages in `queue` that no worker has taken yet (on Redis, kombu's queue size: one LLEN
+    per priority list). Beat reads it before sending; a sweep reads it to give way to ingest."""
+    declared = app.amqp.queues[queue].queue_declare(channel=channel)
+    return int(declared.message_count)
 
 
 def _interval(entry: ScheduleEntry) -> float:
