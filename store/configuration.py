@@ -10,7 +10,7 @@ import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import Table, and_, select, text, tuple_, update
+from sqlalchemy import Table, and_, bindparam, select, text, tuple_, update
 from sqlalchemy.engine import Connection
 
 from events.business_hours import BusinessHours
@@ -30,6 +30,28 @@ from policies.state import AccountSettings, Agent, LineOwner, LineSettings, Pres
 from store.db import insert_ignoring_conflicts, rows_json, rows_param
 from store.tables import accounts, agents, lines
 
+# The reads every ingest batch makes, built once and kept: a statement built per batch costs
+# its construction and SQLAlchemy's cache key of it (a kept statement's is memoized), more CPU
+# than the round trip itself for a message of one event.
+_ACCOUNTS_BY_ID = select(accounts).where(
+    accounts.c.account_id.in_(bindparam("ids", expanding=True))
+)
+_LINES_BY_KEY = select(lines).where(
+    tuple_(lines.c.account_id, lines.c.line_id).in_(bindparam("keys", expanding=True))
+)
+_AGENT_KEY_COLUMNS = [agents.c.account_id, agents.c.agent_id]
+_AGENTS_BY_KEY = select(agents).where(
+    tuple_(*_AGENT_KEY_COLUMNS).in_(bindparam("keys", expanding=True))
+)
+_AGENT_KEYS = rows_param("agent_keys", _AGENT_KEY_COLUMNS)
+_AGENTS_JOINED_TO_KEYS = select(agents).join(
+    _AGENT_KEYS,
+    and_(
+        agents.c.account_id == _AGENT_KEYS.c.account_id,
+        agents.c.agent_id == _AGENT_KEYS.c.agent_id,
+    ),
+)
+
 
 def account_settings(
     connection: Connection, account_ids: Collection[str], default: AccountSettings
@@ -37,9 +59,7 @@ def account_settings(
     """Settings of each account; an account never configured gets `default`."""
     found = dict.fromkeys(account_ids, default)
     if account_ids:
-        rows = connection.execute(
-            select(accounts).where(accounts.c.account_id.in_(sorted(account_ids)))
-        )
+        rows = connection.execute(_ACCOUNTS_BY_ID, {"ids": sorted(account_ids)})
         for row in rows:
             found[row.account_id] = _settings_of(dict(row._mapping))
     return found
@@ -131,9 +151,7 @@ def line_owners(
     """Owner of each (account_id, line_id); a line never configured has none."""
     found = dict.fromkeys(keys, LineOwner())
     if keys:
-        rows = connection.execute(
-            select(lines).where(tuple_(lines.c.account_id, lines.c.line_id).in_(sorted(keys)))
-        )
+        rows = connection.execute(_LINES_BY_KEY, {"keys": sorted(keys)})
         for row in rows:
             found[(row.account_id, row.line_id)] = _line_of(dict(row._mapping))
     return found
@@ -157,24 +175,15 @@ def agent_states(
     """What is known of each (account_id, agent_id); unknown agents are left out."""
     if not keys:
         return {}
-    key_columns = [agents.c.account_id, agents.c.agent_id]
     if connection.dialect.name == "postgresql":
         # The keys as one JSON record set joined to the primary key: a row-value IN list of a
         # batch's agents is a new, long statement text every batch, which psycopg parses anew
         # (about as much CPU as the rest of the read phase) and PostgreSQL plans anew.
-        wanted = rows_param("agent_keys", key_columns)
-        statement = select(agents).join(
-            wanted,
-            and_(
-                agents.c.account_id == wanted.c.account_id,
-                agents.c.agent_id == wanted.c.agent_id,
-            ),
-        )
+        statement: Any = _AGENTS_JOINED_TO_KEYS
         rows = ({"account_id": a, "agent_id": g} for a, g in sorted(keys))
-        params = {"agent_keys": rows_json(rows)}
+        params: dict[str, Any] = {"agent_keys": rows_json(rows)}
     else:
-        statement = select(agents).where(tuple_(*key_columns).in_(sorted(keys)))
-        params = {}
+        statement, params = _AGENTS_BY_KEY, {"keys": sorted(keys)}
     return {
         (row.account_id, row.agent_id): _agent_of(dict(row._mapping))
         for row in connection.execute(statement, params)
@@ -335,6 +344,13 @@ def _lock_or_create(
 
 
 _ACCOUNT_LOCK_CLASS = 0x636C  # "cl": keeps convlife's advisory locks apart from others'
+_LOCK_ACCOUNTS = text(
+    "SELECT CASE WHEN a.exclusive "
+    "THEN pg_advisory_xact_lock(:class, hashtext(a.account_id)) "
+    "ELSE pg_advisory_xact_lock_shared(:class, hashtext(a.account_id)) END "
+    "FROM json_to_recordset(CAST(:accounts AS json)) "
+    "AS a(account_id text, exclusive boolean)"
+)
 
 
 def lock_accounts(
@@ -358,13 +374,7 @@ def lock_accounts(
     if not accounts:
         return
     connection.execute(
-        text(
-            "SELECT CASE WHEN a.exclusive "
-            "THEN pg_advisory_xact_lock(:class, hashtext(a.account_id)) "
-            "ELSE pg_advisory_xact_lock_shared(:class, hashtext(a.account_id)) END "
-            "FROM json_to_recordset(CAST(:accounts AS json)) "
-            "AS a(account_id text, exclusive boolean)"
-        ),
+        _LOCK_ACCOUNTS,
         {
             "class": _ACCOUNT_LOCK_CLASS,
             "accounts": json.dumps(

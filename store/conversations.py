@@ -141,38 +141,45 @@ def _lock_postgresql(
     # as a record set, which PostgreSQL runs as one primary-key (or contact index) lookup each.
     wanted = set(keys)
     if contact_lines:
-        pair_columns = [table.c.account_id, table.c.contact_id, table.c.line_id]
-        pairs = rows_param("pairs", pair_columns)
         rows = connection.execute(
-            select(table.c.account_id, table.c.conversation_id).join(
-                pairs,
-                and_(
-                    table.c.account_id == pairs.c.account_id,
-                    table.c.contact_id == pairs.c.contact_id,
-                    table.c.line_id == pairs.c.line_id,
-                ),
-            ),
-            {"pairs": _json_keys(pair_columns, contact_lines)},
+            _OF_CONTACTS_ON_LINES, {"pairs": _json_keys(_PAIR_COLUMNS, contact_lines)}
         )
         wanted.update((account_id, conversation_id) for account_id, conversation_id in rows.all())
     if not wanted:
         return {}
-    key_columns = [table.c.account_id, table.c.conversation_id]
-    wanted_keys = rows_param("keys", key_columns)
-    statement = (
-        select(table)
-        .join(
-            wanted_keys,
-            and_(
-                table.c.account_id == wanted_keys.c.account_id,
-                table.c.conversation_id == wanted_keys.c.conversation_id,
-            ),
-        )
-        .order_by(table.c.account_id, table.c.conversation_id)
-        .with_for_update(of=table)
-    )
-    result = connection.execute(statement, {"keys": _json_keys(key_columns, sorted(wanted))})
+    result = connection.execute(_LOCKED_BY_KEY, {"keys": _json_keys(_KEY_COLUMNS, sorted(wanted))})
     return {key_of(conversation): conversation for conversation in _whole_rows(result)}
+
+
+_PAIR_COLUMNS = [table.c.account_id, table.c.contact_id, table.c.line_id]
+_KEY_COLUMNS = [table.c.account_id, table.c.conversation_id]
+
+
+# Both statements are built once, here, and kept: a statement built per batch costs its
+# construction and SQLAlchemy's cache key of it, more CPU than the round trip itself for a
+# message of one event (a kept statement's cache key is memoized).
+_PAIRS = rows_param("pairs", _PAIR_COLUMNS)
+_OF_CONTACTS_ON_LINES = select(table.c.account_id, table.c.conversation_id).join(
+    _PAIRS,
+    and_(
+        table.c.account_id == _PAIRS.c.account_id,
+        table.c.contact_id == _PAIRS.c.contact_id,
+        table.c.line_id == _PAIRS.c.line_id,
+    ),
+)
+_WANTED_KEYS = rows_param("keys", _KEY_COLUMNS)
+_LOCKED_BY_KEY = (
+    select(table)
+    .join(
+        _WANTED_KEYS,
+        and_(
+            table.c.account_id == _WANTED_KEYS.c.account_id,
+            table.c.conversation_id == _WANTED_KEYS.c.conversation_id,
+        ),
+    )
+    .order_by(table.c.account_id, table.c.conversation_id)
+    .with_for_update(of=table)
+)
 
 
 def _json_keys(columns: list[Any], keys: Iterable[tuple[str, ...]]) -> str:

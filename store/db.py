@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import threading
@@ -16,7 +17,7 @@ from sqlalchemy import Column, DateTime, Table, Text, bindparam, cast, event, fu
 from sqlalchemy import column as sql_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine, Row, create_engine, make_url
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.dml import Insert, ReturningInsert
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeDecorator
 
@@ -319,29 +320,38 @@ def bulk_insert(
     """
     if not rows:
         return []
-    names = list(rows[0])
     dialect = connection.dialect.name
-    if dialect == "postgresql":
-        source = rows_param("rows", [table.c[name] for name in names])
-        statement: Any = postgresql.insert(table).from_select(
-            names, select(*[source.c[name] for name in names])
-        )
-        params: Any = {"rows": rows_json(rows)}
-    elif dialect == "sqlite":
+    if dialect == "sqlite":
         return sqlite_writes.insert_rows(
             connection, table, rows, key=key, on_conflict=on_conflict, returning=returning
         )
-    else:
+    if dialect != "postgresql":
         raise NotImplementedError(f"convlife supports PostgreSQL and SQLite, not {dialect}")
+    statement = _insert_from_json(table, tuple(rows[0]), tuple(key), on_conflict, tuple(returning))
+    result = connection.execute(statement, {"rows": rows_json(rows)})
+    return list(result.all()) if returning else []
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_from_json(
+    table: Table,
+    names: tuple[str, ...],
+    key: tuple[str, ...],
+    on_conflict: str,
+    returning: tuple[Column[Any], ...],
+) -> Insert | ReturningInsert[Any]:
+    """The statement `bulk_insert` sends for one shape of rows, built once and kept: building
+    it (and SQLAlchemy's cache key of it, which a kept statement memoizes) cost more CPU than
+    the round trip for a message of one event."""
+    source = rows_param("rows", [table.c[name] for name in names])
+    statement = postgresql.insert(table).from_select(
+        list(names), select(*[source.c[name] for name in names])
+    )
     if on_conflict == "update":
         statement = statement.on_conflict_do_update(
-            index_elements=key,
+            index_elements=list(key),
             set_={name: statement.excluded[name] for name in names if name not in key},
         )
     else:
-        statement = statement.on_conflict_do_nothing(index_elements=key)
-    if returning:
-        statement = statement.returning(*returning)
-    # On SQLite, SQLAlchemy pages the executemany itself within the bound-parameter limit.
-    result = connection.execute(statement, params)
-    return list(result.all()) if returning else []
+        statement = statement.on_conflict_do_nothing(index_elements=list(key))
+    return statement.returning(*returning) if returning else statement
