@@ -39,7 +39,7 @@ _ENVIRONMENT_TYPES: tuple[type[BaseException], ...] = (
     OperationalError,  # server gone, admin shutdown, deadlock, serialization failure
     InternalError,  # "cannot execute … in a read-only transaction" after a failover
     InterfaceError,  # the driver lost its connection
-    DisconnectionError,  # the pool's pre-ping found the connection dead
+    DisconnectionError,  # the checkout ping found a rested connection dead (store/db.py)
     PoolTimeout,  # every pooled connection is busy
     RedisError,  # streams or metrics Redis away, loading, read-only, out of memory
     BrokerError,  # the broker is away
@@ -77,7 +77,7 @@ def fault_of(error: BaseException) -> Fault:
 def drop_pooled_connections_after(error: BaseException, engine: Engine) -> None:
     """After a database error of the surroundings, close the pool's idle connections, so the
     next attempt connects afresh. After a failover, a pooled connection may still reach the old
-    primary, now a read-only replica, and would fail every retry (pre-ping only checks that it
+    primary, now a read-only replica, and would fail every retry (a ping only checks that it
     answers)."""
     if isinstance(error, DBAPIError) and fault_of(error) is Fault.ENVIRONMENT:
         engine.dispose()

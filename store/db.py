@@ -17,6 +17,7 @@ from sqlalchemy import Column, DateTime, Table, Text, bindparam, cast, event, fu
 from sqlalchemy import column as sql_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine, Row, create_engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.sql.dml import Insert, ReturningInsert
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeDecorator
@@ -104,7 +105,6 @@ def make_engine(
         return engine
     engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=pool_timeout,
@@ -114,7 +114,13 @@ def make_engine(
     return engine
 
 
+PING_AFTER_IDLE = 1.0
+"""Seconds a pooled PostgreSQL connection may rest before its next checkout pings it."""
+
+
 def _configure_postgresql(engine: Engine) -> None:
+    _ping_after_rest(engine)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Every session in UTC, whatever the server's TimeZone: `timestamptz + interval '1 day'`
@@ -122,6 +128,33 @@ def _configure_postgresql(engine: Engine) -> None:
         with dbapi_connection.cursor() as cursor:
             cursor.execute("SET TIME ZONE 'UTC'")
         dbapi_connection.commit()
+
+
+def _ping_after_rest(engine: Engine) -> None:
+    """Ping a pooled connection at checkout only if it has rested `PING_AFTER_IDLE` seconds or
+    more (SQLAlchemy's `pool_pre_ping` pings at every checkout).
+
+    A ping is a round trip, and a message of one event checks out a connection twice (its
+    transaction, then the relay's): two of its 15 round trips. A connection checked in a moment
+    ago is as good as the statement that just ran on it; one that rested is the kind a server
+    restart or an idle timeout kills, and a dead one is replaced here (the pool retries the
+    checkout on `DisconnectionError`). A connection killed within the last second fails its
+    first statement instead, which the callers already treat as an outage and retry
+    (service/failures.py: the batch rolls back, the pool is dropped)."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["rested_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        rested_since = record.info.pop("rested_since", None)
+        if rested_since is None or time.monotonic() - rested_since < PING_AFTER_IDLE:
+            return  # just connected, or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise DisconnectionError(f"pooled connection found dead: {error}") from error
 
 
 def _configure_sqlite(engine: Engine) -> None:
