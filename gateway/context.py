@@ -35,7 +35,9 @@ class Gateway:
             settings=settings,
             secrets=secrets,
             enqueuer=Enqueuer(broker_url),
-            engine=make_engine(settings.database_url.get_secret_value()),
+            # Pinged at every checkout: a request that meets a connection the database killed
+            # a moment ago is answered with an error, not retried (a worker's batch would be).
+            engine=make_engine(settings.database_url.get_secret_value(), ping_after_rest=0.0),
             broker=Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=2),
         )
 

@@ -71,8 +71,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         return process
 
 
+PING_AFTER_IDLE = 1.0
+"""Seconds a pooled PostgreSQL connection may rest before its next checkout pings it."""
+
+
 def make_engine(
-    url: str, *, pool_size: int = 5, pool_timeout: float = 30.0, **kwargs: Any
+    url: str,
+    *,
+    pool_size: int = 5,
+    pool_timeout: float = 30.0,
+    ping_after_rest: float = PING_AFTER_IDLE,
+    **kwargs: Any,
 ) -> Engine:
     """An engine for `url`. Connects lazily; call it after a fork, never at import time.
 
@@ -85,6 +94,10 @@ def make_engine(
 
     `hide_parameters`: an error names the statement, never the values bound to it, so a
     payload's content (what a contact wrote, an id with a newline in it) never reaches a log.
+
+    `ping_after_rest` (PostgreSQL): seconds a pooled connection may rest before its checkout
+    pings it (`_ping_after_rest`); 0 pings at every checkout, for a caller whose failures
+    nobody retries for it, as the gateway's requests.
     """
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
@@ -110,16 +123,12 @@ def make_engine(
         pool_timeout=pool_timeout,
         **kwargs,
     )
-    _configure_postgresql(engine)
+    _configure_postgresql(engine, ping_after_rest)
     return engine
 
 
-PING_AFTER_IDLE = 1.0
-"""Seconds a pooled PostgreSQL connection may rest before its next checkout pings it."""
-
-
-def _configure_postgresql(engine: Engine) -> None:
-    _ping_after_rest(engine)
+def _configure_postgresql(engine: Engine, ping_after_rest: float) -> None:
+    _ping_after_rest(engine, ping_after_rest)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -130,9 +139,9 @@ def _configure_postgresql(engine: Engine) -> None:
         dbapi_connection.commit()
 
 
-def _ping_after_rest(engine: Engine) -> None:
-    """Ping a pooled connection at checkout only if it has rested `PING_AFTER_IDLE` seconds or
-    more (SQLAlchemy's `pool_pre_ping` pings at every checkout).
+def _ping_after_rest(engine: Engine, seconds: float) -> None:
+    """Ping a pooled connection at checkout only if it has rested `seconds` or more since its
+    checkin (SQLAlchemy's `pool_pre_ping` pings at every checkout).
 
     A ping is a round trip, and a message of one event checks out a connection twice (its
     transaction, then the relay's): two of its 15 round trips. A connection checked in a moment
@@ -149,7 +158,7 @@ def _ping_after_rest(engine: Engine) -> None:
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         rested_since = record.info.pop("rested_since", None)
-        if rested_since is None or time.monotonic() - rested_since < PING_AFTER_IDLE:
+        if rested_since is None or time.monotonic() - rested_since < seconds:
             return  # just connected, or in use a moment ago
         try:
             engine.dialect.do_ping(dbapi_connection)

@@ -14,12 +14,17 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from gateway.context import Gateway
+from service.settings import Settings
 from store import db
 
 
 @pytest.fixture
-def engine(postgres_url: str) -> Iterator[Engine]:
-    engine = db.make_engine(postgres_url, pool_size=1)
+def engine(postgres_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """An engine of one pooled connection; `request.param`, when given, is its rest before a
+    ping (the default otherwise)."""
+    rest = getattr(request, "param", db.PING_AFTER_IDLE)
+    engine = db.make_engine(postgres_url, pool_size=1, ping_after_rest=rest)
     yield engine
     engine.dispose()
 
@@ -57,23 +62,34 @@ def test_a_connection_used_a_moment_ago_is_not_pinged(engine: Engine, pings: lis
     assert pings == []
 
 
-def test_a_connection_that_rested_is_pinged(
-    engine: Engine, pings: list[int], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.parametrize("engine", [0.0], indirect=True)  # rested long enough at once
+def test_a_connection_that_rested_is_pinged(engine: Engine, pings: list[int]) -> None:
     backend_pid(engine)
-    monkeypatch.setattr(db, "PING_AFTER_IDLE", 0.0)
     backend_pid(engine)
     assert pings == [1]
 
 
+@pytest.mark.parametrize("engine", [0.0], indirect=True)
 def test_a_rested_connection_found_dead_is_replaced_before_use(
-    engine: Engine, postgres_url: str, pings: list[int], monkeypatch: pytest.MonkeyPatch
+    engine: Engine, postgres_url: str, pings: list[int]
 ) -> None:
     dead = backend_pid(engine)
     kill(postgres_url, dead)
-    monkeypatch.setattr(db, "PING_AFTER_IDLE", 0.0)
     assert backend_pid(engine) != dead  # no error: the checkout replaced it
     assert pings == [1]
+
+
+def test_the_gateway_pings_at_every_checkout(postgres_url: str, redis_url: str) -> None:
+    """A gateway request that met a connection killed a moment ago would be answered with an
+    error (nobody retries it, as a worker retries a batch): its engine pings every time."""
+    settings = Settings(database_url=postgres_url, broker_url=redis_url)  # type: ignore[arg-type]
+    gateway = Gateway.build(settings, insecure_no_auth=True)
+    try:
+        dead = backend_pid(gateway.engine)
+        kill(postgres_url, dead)
+        assert backend_pid(gateway.engine) != dead  # no error: replaced at checkout
+    finally:
+        gateway.close()
 
 
 def test_a_connection_killed_while_in_use_fails_once_then_the_pool_recovers(
