@@ -25,8 +25,8 @@ from pathlib import Path
 
 from redis import Redis
 
-from bench.harness import REDIS_URL, celery, convlife, staged, wait_until
-from bench.workloads import convlife_env
+from bench.harness import REDIS_URL, convlife, staged, wait_until
+from bench.workloads import convlife_env, start_noop_worker
 from events.names import METRICS_EVENTS_KEY
 from events.publish import Publisher
 
@@ -98,13 +98,7 @@ def noop_per_message(stage_dir: Path, n: int, rate: float) -> float:
 
     with staged(stage_dir) as stage:
         redis: Redis = stage.fresh_redis()
-        worker = stage.start(
-            celery("bench.noop_app", "worker", "-Q", "bench.noop", "-c", "2", "--loglevel=WARNING"),
-            {"BENCH_REDIS": REDIS_URL},
-            "noop",
-            ready="",
-        )
-        time.sleep(3)  # no ready line at WARNING: give the pool time to start
+        worker = start_noop_worker(stage)
         before = group_cpu_seconds(worker)
         with app.producer_or_acquire() as producer:
             paced(

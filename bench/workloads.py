@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -111,18 +112,24 @@ def ingest(
     }
 
 
-def celery_noop(stage: Stage, n: int) -> dict[str, Any]:
-    """Baseline: one Celery task per event, a no-op task, same broker, same 2 processes."""
-    from bench.noop_app import COUNTER, app
-
-    redis = stage.fresh_redis()
-    stage.start(
+def start_noop_worker(stage: Stage) -> subprocess.Popen[bytes]:
+    """The baseline's worker: plain Celery (bench/noop_app.py), 2 processes, same broker."""
+    worker = stage.start(
         celery("bench.noop_app", "worker", "-Q", "bench.noop", "-c", "2", "--loglevel=WARNING"),
         {"BENCH_REDIS": REDIS_URL},
         "noop",
         ready="",
     )
     time.sleep(3)  # no ready line at WARNING: give the pool time to start
+    return worker
+
+
+def celery_noop(stage: Stage, n: int) -> dict[str, Any]:
+    """Baseline: one Celery task per event, a no-op task, same broker, same 2 processes."""
+    from bench.noop_app import COUNTER, app
+
+    redis = stage.fresh_redis()
+    start_noop_worker(stage)
     events = event_stream(n, "noop", datetime.now(UTC))
     started = time.time()
     with app.producer_or_acquire() as producer:
