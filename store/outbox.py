@@ -3,7 +3,8 @@
 A decision is written in the same transaction as the state change that caused it, with a row
 of `decision_outbox` naming it (one row per transaction's batch of decisions); the relay sends
 the batch to its Redis stream and deletes that row. A crash between the two re-sends it on the
-next relay: at least once, with the same `decision_id`, never lost.
+next relay: at least once, with the same `decision_id`, never lost. The same row goes into
+`webhook_outbox`, which the webhook fan-out consumes on its own (store/webhooks.py).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from redis import Redis
-from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import Column, Table, bindparam, delete, insert, select, update
+from sqlalchemy.engine import Connection, Engine, Result
 
 from events.decisions import Decision
 from events.parsing import (
@@ -29,7 +30,9 @@ from events.parsing import (
 )
 from store.db import bulk_insert, rows_json, rows_param
 from store.streams import DEAD_LETTERS_STREAM, DECISIONS_STREAM, append, append_data
-from store.tables import dead_letters, decision_outbox, decisions
+from store.tables import dead_letters, decision_outbox, decisions, webhook_outbox
+
+_OUTBOX_COLUMNS = ("first_decision_id", "decision_ids", "size", "made_at")
 
 
 def add_decisions(
@@ -61,15 +64,17 @@ def add_decisions(
     fresh = {row.decision_id for row in inserted}
     stored = list(dict.fromkeys(d.decision_id for d in made if d.decision_id in fresh))
     if stored:
-        connection.execute(
-            _OUTBOX_ROW,
-            {
-                "first_decision_id": min(stored),
-                "decision_ids": json.dumps(stored),
-                "size": len(stored),
-                "made_at": now or max(d.decided_at for d in made),
-            },
-        )
+        row = {
+            "first_decision_id": min(stored),
+            "decision_ids": json.dumps(stored),
+            "size": len(stored),
+            "made_at": now or max(d.decided_at for d in made),
+        }
+        if connection.dialect.name == "postgresql":
+            connection.execute(_OUTBOX_ROWS, row)  # both rows, one round trip
+        else:
+            connection.execute(_OUTBOX_ROW, row)
+            connection.execute(_WEBHOOK_OUTBOX_ROW, row)
     return stored
 
 
@@ -77,6 +82,17 @@ def add_decisions(
 # construction and SQLAlchemy's cache key of it (a kept statement's is memoized), more CPU than
 # the round trip itself for a message of one event.
 _OUTBOX_ROW = insert(decision_outbox)
+_WEBHOOK_OUTBOX_ROW = insert(webhook_outbox)
+# The same batch's row in both outboxes (the relay's, the webhook fan-out's) in one statement.
+_OUTBOX_ROWS = (
+    insert(decision_outbox)
+    .values({name: bindparam(name) for name in _OUTBOX_COLUMNS})
+    .add_cte(
+        insert(webhook_outbox)
+        .values({name: bindparam(name) for name in _OUTBOX_COLUMNS})
+        .cte("webhook_outbox_row")
+    )
+)
 _CLAIM_OWN = (
     delete(decision_outbox)
     .where(
@@ -237,9 +253,22 @@ def _claim_own(connection: Connection, made: Sequence[Decision]) -> list[str]:
 def _claim_oldest(connection: Connection, batch_size: int) -> tuple[list[str], bool]:
     """Claim and delete the oldest outbox rows (about `batch_size` decisions, whole rows);
     returns their decisions' data in decision order and whether more rows may wait."""
+    ids, more = claim_oldest(connection, decision_outbox, batch_size)
+    if not ids:
+        return [], more
+    data = _data_of(connection, ids)
+    # An id whose decision is gone (deleted by hand) is dropped: there is nothing to send.
+    return [data[i] for i in ids if i in data], more
+
+
+def claim_oldest(connection: Connection, outbox: Table, batch_size: int) -> tuple[list[str], bool]:
+    """Claim and delete the oldest rows of an outbox table (`decision_outbox` or
+    `webhook_outbox`): whole rows, about `batch_size` decisions, one at least. Returns the
+    decision ids they named, oldest row first, and whether more rows may wait. Rows another
+    transaction holds are skipped (SKIP LOCKED on PostgreSQL), so two consumers share the work."""
     locked = connection.execute(
-        select(decision_outbox.c.first_decision_id, decision_outbox.c.size)
-        .order_by(decision_outbox.c.made_at)
+        select(outbox.c.first_decision_id, outbox.c.size)
+        .order_by(outbox.c.made_at)
         .limit(batch_size)  # each row holds one decision at least
         .with_for_update(skip_locked=True)
     ).all()
@@ -253,34 +282,34 @@ def _claim_oldest(connection: Connection, batch_size: int) -> tuple[list[str], b
         keys.append(key)
         total += size
     deleted = connection.execute(
-        delete(decision_outbox)
-        .where(decision_outbox.c.first_decision_id.in_(keys))
-        .returning(decision_outbox.c.first_decision_id, decision_outbox.c.decision_ids)
+        delete(outbox)
+        .where(outbox.c.first_decision_id.in_(keys))
+        .returning(outbox.c.first_decision_id, outbox.c.decision_ids)
     )
     claimed: dict[str, str] = {row.first_decision_id: row.decision_ids for row in deleted}
-    ids = [i for key in keys if key in claimed for i in json.loads(claimed[key])]
-    data = _data_of(connection, ids)
-    # An id whose decision is gone (deleted by hand) is dropped: there is nothing to send.
-    return [data[i] for i in ids if i in data], True
+    return [i for key in keys if key in claimed for i in json.loads(claimed[key])], True
 
 
 def _data_of(connection: Connection, ids: list[str]) -> dict[str, str]:
     """The stored JSON of these decisions, by id, in one statement."""
-    where, params = _ids_param(connection, ids)
-    rows = connection.execute(
-        select(decisions.c.decision_id, decisions.c.data)
-        .where(decisions.c.decision_id.in_(where))
-        .order_by(decisions.c.decided_at),
-        params,
-    )
-    return {row.decision_id: row.data for row in rows}
+    return {
+        row.decision_id: row.data
+        for row in of_decisions(connection, ids, decisions.c.decision_id, decisions.c.data)
+    }
 
 
-def _ids_param(connection: Connection, ids: list[str]) -> tuple[Any, dict[str, str]]:
-    """`ids` as the right side of an IN: on PostgreSQL one JSON parameter (a fixed, cached
-    statement; psycopg parses a statement of 500 placeholders anew each time, ~60 µs of CPU
-    per id), on SQLite the bound list."""
+def of_decisions(connection: Connection, ids: list[str], *columns: Column[Any]) -> Result[Any]:
+    """These columns of the decisions `ids` names (those that exist), in decision order, in one
+    statement: on PostgreSQL the ids travel as one JSON parameter (a fixed, cached statement;
+    psycopg parses a statement of 500 placeholders anew each time, ~60 µs of CPU per id), on
+    SQLite as the bound list."""
+    where: Any = ids
+    params: dict[str, str] = {}
     if connection.dialect.name == "postgresql":
         source = rows_param("ids", [decisions.c.decision_id])
-        return select(source.c.decision_id), {"ids": rows_json({"decision_id": i} for i in ids)}
-    return ids, {}
+        where = select(source.c.decision_id)
+        params = {"ids": rows_json({"decision_id": i} for i in ids)}
+    return connection.execute(
+        select(*columns).where(decisions.c.decision_id.in_(where)).order_by(decisions.c.decided_at),
+        params,
+    )

@@ -162,33 +162,36 @@ decisions = Table(
     Column("contact_id", ID, nullable=False),
     Column("decided_at", UTCDateTime, nullable=False),
     Column("data", Text, nullable=False),
-    # When the webhook fan-out made this decision's delivery rows (NULL: not yet). The outbox
-    # side of webhooks: a decision committed just before a crash is fanned out by the next run.
-    Column("webhooks_fanned_out_at", UTCDateTime, nullable=True),
     Index("ix_decisions_conversation", "account_id", "conversation_id"),
     Index("ix_decisions_decided_at", "decided_at", "decision_id"),  # export, page by page
-    Index(
-        "ix_decisions_not_fanned_out",
-        "decided_at",
-        postgresql_where=text("webhooks_fanned_out_at IS NULL"),
-        sqlite_where=text("webhooks_fanned_out_at IS NULL"),
-    ),
 )
 
-decision_outbox = Table(
-    # The decisions not yet on the stream: one row per transaction that stored any (a batch of
-    # up to a message's or a sweep batch's decisions), made in that transaction and deleted by
-    # the relay that sends them. A row per batch, not a flag per decision: marking each
-    # decision published was an UPDATE of the wide row (and of every index on it) per decision,
-    # a fifth of the database's time per routed inbound.
-    "decision_outbox",
-    metadata,
-    Column("first_decision_id", String(36), primary_key=True),  # the least id of the batch
-    Column("decision_ids", Text, nullable=False),  # a JSON array
-    Column("size", Integer, nullable=False),
-    Column("made_at", UTCDateTime, nullable=False),
-    Index("ix_decision_outbox_made_at", "made_at"),
-)
+
+def _outbox(name: str) -> Table:
+    """An outbox of decisions: one row per transaction that stored any (a batch of up to a
+    message's or a sweep batch's decisions), made in that transaction, deleted by the consumer
+    that took it. A row per batch, not a flag per decision: marking each decision was an UPDATE
+    of the wide row (and of every index on it) per decision."""
+    return Table(
+        name,
+        metadata,
+        Column("first_decision_id", String(36), primary_key=True),  # the least id of the batch
+        Column("decision_ids", Text, nullable=False),  # a JSON array
+        Column("size", Integer, nullable=False),
+        Column("made_at", UTCDateTime, nullable=False),
+        Index(f"ix_{name}_made_at", "made_at"),
+    )
+
+
+# The decisions not yet on the stream, deleted by the relay that sends them (store/outbox.py;
+# marking each decision published was a fifth of the database's time per routed inbound).
+decision_outbox = _outbox("decision_outbox")
+
+# The decisions the webhook fan-out has not yet made delivery rows for, deleted by the fan-out
+# (store/webhooks.py): a decision committed just before a crash is fanned out by the next
+# dispatch run. It replaced a mark per decision (migration 0012), which every dispatch run made
+# for every decision, subscriptions or not, and whose partial index every decision insert wrote.
+webhook_outbox = _outbox("webhook_outbox")
 
 dead_letters = Table(
     "dead_letters",

@@ -1,8 +1,8 @@
 """Webhook subscriptions and deliveries: the rows, and the three steps of a delivery's life.
 
-1. `fan_out`: decisions not yet fanned out (`decisions.webhooks_fanned_out_at IS NULL`) get one
-   delivery row per subscription that wants them, and are marked, in one transaction. It reads
-   the decisions table, so a decision committed just before a crash is fanned out by the next run.
+1. `fan_out`: the decisions `webhook_outbox` names (a row per batch, written with the decisions)
+   get one delivery row per subscription that wants them, and the outbox rows are deleted, in
+   one transaction. So a decision committed just before a crash is fanned out by the next run.
 2. `claim_due`: due deliveries are leased (`leased_until`, and `next_attempt_at` moved to the
    lease's end, so a dispatcher that dies mid-request hands them back when the lease ends),
    at most as many per endpoint as its circuit allows, under the subscription's row lock.
@@ -31,7 +31,14 @@ from policies.delivery import (
     wants,
 )
 from store.db import insert_ignoring_conflicts
-from store.tables import decisions, webhook_attempts, webhook_deliveries, webhook_subscriptions
+from store.outbox import claim_oldest, of_decisions
+from store.tables import (
+    decisions,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_outbox,
+    webhook_subscriptions,
+)
 
 PENDING = "pending"
 FAILED = "failed"
@@ -249,24 +256,18 @@ def attempts(connection: Connection, delivery_id: int) -> list[Any]:
 
 
 def fan_out(engine: Engine, now: datetime, batch_size: int = 1000) -> int:
-    """Make the delivery rows of every decision not yet fanned out; returns how many were made.
+    """Make the delivery rows of every decision the webhook outbox holds; returns how many
+    were made.
 
-    Decisions are claimed with SKIP LOCKED, so two dispatchers share the work; a delivery row is
-    unique per (subscription, decision), so doing a batch twice makes nothing twice.
+    Outbox rows are claimed and deleted with SKIP LOCKED, so two dispatchers share the work;
+    a delivery row is unique per (subscription, decision), so doing a batch twice makes nothing
+    twice. With no subscription, the rows are only deleted: nothing per decision is read.
     """
     made = 0
     while True:
         with engine.begin() as connection:
-            rows = connection.execute(
-                select(decisions.c.decision_id, decisions.c.account_id, decisions.c.type)
-                .where(decisions.c.webhooks_fanned_out_at.is_(None))
-                .order_by(decisions.c.decided_at)
-                .limit(batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
-            if not rows:
-                return made
-            subscribers = subscriptions(connection)
+            ids, more = claim_oldest(connection, webhook_outbox, batch_size)
+            subscribers = subscriptions(connection) if ids else []
             new = [
                 {
                     "subscription_id": subscriber.id,
@@ -276,7 +277,17 @@ def fan_out(engine: Engine, now: datetime, batch_size: int = 1000) -> int:
                     "created_at": now,
                     "next_attempt_at": now,
                 }
-                for row in rows
+                for row in (
+                    of_decisions(
+                        connection,
+                        ids,
+                        decisions.c.decision_id,
+                        decisions.c.account_id,
+                        decisions.c.type,
+                    )
+                    if subscribers
+                    else ()
+                )
                 for subscriber in subscribers
                 if wants(subscriber.account_id, subscriber.types, (row.account_id, row.type))
             ]
@@ -287,13 +298,8 @@ def fan_out(engine: Engine, now: datetime, batch_size: int = 1000) -> int:
                     ),
                     new,
                 )
-            connection.execute(
-                update(decisions)
-                .where(decisions.c.decision_id.in_([row.decision_id for row in rows]))
-                .values(webhooks_fanned_out_at=now)
-            )
             made += len(new)
-        if len(rows) < batch_size:
+        if not more:
             return made
 
 

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
 from events.decisions import ContactRouted, Route
-from store.tables import decisions
+from store import outbox
 from tests.support import new_id
 
 
@@ -120,19 +119,5 @@ def commit_decisions(engine: Engine, account: str, count: int, at: datetime) -> 
         for n in range(count)
     ]
     with engine.begin() as connection:
-        connection.execute(
-            insert(decisions),
-            [
-                {
-                    "decision_id": d.decision_id,
-                    "type": d.type,
-                    "account_id": d.account_id,
-                    "conversation_id": None,
-                    "contact_id": d.contact_id,
-                    "decided_at": d.decided_at,
-                    "data": d.model_dump_json(),
-                }
-                for d in made
-            ],
-        )
+        outbox.add_decisions(connection, made)
     return [d.decision_id for d in made]

@@ -14,15 +14,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from redis import Redis
-from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
 from events.decisions import AutoClosed, ContactRouted, Decision, Route
 from observability.health import run_checks
 from service.settings import Settings
+from store import outbox
 from store import webhooks as store
 from store.migrate import upgrade
-from store.tables import decisions
 from tests.chatwoot_api import fake_chatwoot
 from tests.integration.webhook_support import FAST, fresh, utcnow, wait_for
 from tests.processes import run_convlife
@@ -61,18 +60,9 @@ def chatwoot_id() -> str:
 
 
 def commit(engine: Engine, decision: Decision) -> None:
+    """Store a decision as ingest does (with its outbox rows, which the fan-out reads)."""
     with engine.begin() as connection:
-        connection.execute(
-            insert(decisions).values(
-                decision_id=decision.decision_id,
-                type=decision.type,
-                account_id=decision.account_id,
-                conversation_id=getattr(decision, "conversation_id", None),
-                contact_id=decision.contact_id,
-                decided_at=decision.decided_at,
-                data=decision.model_dump_json(),
-            )
-        )
+        outbox.add_decisions(connection, [decision])
 
 
 def auto_closed(account: str, conversation: str) -> AutoClosed:

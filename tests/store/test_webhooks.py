@@ -1,8 +1,9 @@
-"""Webhook rows on both stores: fan-out from the decisions table, leased claims bounded per
+"""Webhook rows on both stores: fan-out from the webhook outbox, leased claims bounded per
 endpoint, fenced records, the circuit breaker and the give-up horizon."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,7 @@ from sqlalchemy.engine import Engine
 from observability.metrics import read_database_gauges
 from policies.delivery import CircuitPolicy, RetryPolicy
 from store import webhooks
-from store.tables import decisions
+from store.tables import webhook_outbox
 from tests.receivers import commit_decisions
 from tests.support import new_id
 
@@ -93,11 +94,27 @@ def test_fan_out_makes_one_delivery_per_subscription_that_wants_the_decision_onc
     assert mine(engine, closes_only) == []
     assert mine(engine, elsewhere) == []
     assert {d.status for d in mine(engine, everything)} == {"pending"}
+    assert waiting_for_fan_out(engine) & set(made) == set()
+
+
+def test_a_decision_committed_waits_in_the_webhook_outbox_until_a_fan_out_takes_it(
+    engine: Engine, now: datetime
+) -> None:
+    made = commit_decisions(engine, new_id("acct"), 3, now)
+    assert waiting_for_fan_out(engine) >= set(made)
+
+    webhooks.fan_out(engine, now)  # no subscription wants them: nothing made, nothing left
+
+    assert waiting_for_fan_out(engine) & set(made) == set()
+
+
+def waiting_for_fan_out(engine: Engine) -> set[str]:
     with engine.connect() as connection:
-        marks = connection.execute(
-            select(decisions.c.webhooks_fanned_out_at).where(decisions.c.decision_id.in_(made))
-        ).all()
-    assert all(mark is not None for (mark,) in marks)
+        return {
+            decision_id
+            for (ids,) in connection.execute(select(webhook_outbox.c.decision_ids))
+            for decision_id in json.loads(ids)
+        }
 
 
 def test_a_claim_leases_at_most_the_endpoints_limit_until_answers_come_back(
