@@ -230,6 +230,7 @@ def claim_due(connection: Connection, now: datetime, limit: int) -> Claimed:
     so one bad row never stops the sweep of every other.
     """
     due = table.c.close_due_at <= now
+    _walk_deadlines_in_order(connection)
     claim_and_read = (
         select(table)
         .where(due)
@@ -266,6 +267,19 @@ def claim_due(connection: Connection, now: datetime, limit: int) -> Claimed:
                 raise
             unreadable[key] = describe_fault(error)
     return Claimed(readable, unreadable)
+
+
+def _walk_deadlines_in_order(connection: Connection) -> None:
+    """On PostgreSQL, plan this transaction's claim as a walk of the deadline index in order,
+    whatever the statistics say. A settings change that makes many conversations due at once
+    leaves statistics that say none is (until autovacuum's ANALYZE, seconds later); the planner
+    then fetches every due row and sorts them all (100,000 wide rows: an external sort on disk,
+    48 ms per claim of 500), where the index walk stops at the 500th row it locks (0.7 ms).
+    FOR UPDATE SKIP LOCKED keeps it from a top-N sort: rows may be skipped after the sort.
+    With sorts disabled the planner takes the index's order; nothing else the sweep's
+    transaction sends sorts."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL enable_sort = off")
 
 
 def save_auto_closes(
