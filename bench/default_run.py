@@ -257,7 +257,10 @@ def load_deadlines(
     shift = math.ceil((parked - datetime.now(UTC)).total_seconds() - lead)
     start = parked - timedelta(seconds=shift)
     if engine.dialect.name == "sqlite":
-        moved = "strftime('%Y-%m-%d %H:%M:%S', {0}, :modifier) || substr({0}, 20)"
+        # strftime gets the whole seconds only (substr 1-19): given the fraction it rounds to
+        # the millisecond, so a deadline at .9995 s or later came out a whole second late (then
+        # the fraction was put back): one conversation a second, closed "late" by 1-1.5 s.
+        moved = "strftime('%Y-%m-%d %H:%M:%S', substr({0}, 1, 19), :modifier) || substr({0}, 20)"
     else:
         moved = "{0} - make_interval(secs => :shift)"
     with engine.begin() as connection:
