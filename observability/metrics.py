@@ -29,7 +29,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 from redis import Redis
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, Table, func, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from events.names import (
@@ -47,6 +47,7 @@ from store.tables import (
     dead_letters,
     decision_outbox,
     webhook_deliveries,
+    webhook_outbox,
     webhook_subscriptions,
 )
 from store.webhooks import WAITING
@@ -187,6 +188,13 @@ class ConvlifeCollector(Collector):
             value=gauges.outbox_backlog,
         )
         yield GaugeMetricFamily(
+            "convlife_webhook_fan_out_backlog",
+            "Decisions committed but not yet fanned out to webhook deliveries (the webhook "
+            f"outbox). Counted up to {GAUGE_COUNT_CAP}: {GAUGE_COUNT_CAP} means at least that "
+            "many.",
+            value=gauges.webhook_fan_out_backlog,
+        )
+        yield GaugeMetricFamily(
             "convlife_last_sweep_timestamp_seconds",
             "Unix time of the last sweep (beat's heartbeat); 0 when none has run. Alert on "
             "time() minus this.",
@@ -233,6 +241,7 @@ class DatabaseGauges:
     webhooks_pending: int = 0
     webhooks_failed: int = 0
     webhook_paused_endpoints: int = 0
+    webhook_fan_out_backlog: int = 0
 
 
 def read_database_gauges(engine: Engine, now: datetime) -> DatabaseGauges:
@@ -246,16 +255,9 @@ def read_database_gauges(engine: Engine, now: datetime) -> DatabaseGauges:
         .where(conversations.c.close_due_at <= now)
         .order_by(conversations.c.close_due_at)
     )
-    # The outbox holds a row per batch: the decisions in its oldest GAUGE_COUNT_CAP rows.
-    oldest_batches = (
-        select(decision_outbox.c.size)
-        .order_by(decision_outbox.c.made_at)
-        .limit(GAUGE_COUNT_CAP)
-        .subquery()
-    )
-    unpublished_decisions = select(
-        func.coalesce(func.sum(oldest_batches.c.size), 0)
-    ).scalar_subquery()
+    # An outbox holds a row per batch: the decisions in its oldest GAUGE_COUNT_CAP rows.
+    unpublished_decisions = _decisions_in_oldest_rows(decision_outbox)
+    not_fanned_out = _decisions_in_oldest_rows(webhook_outbox)
     unpublished_dead_letters = (
         select(dead_letters.c.id)
         .where(dead_letters.c.published_at.is_(None))
@@ -272,6 +274,7 @@ def read_database_gauges(engine: Engine, now: datetime) -> DatabaseGauges:
             select(func.count())
             .where(webhook_subscriptions.c.paused_until > now)
             .scalar_subquery(),
+            not_fanned_out,
         ]
         if not postgresql:
             columns.append(_capped_count(_open_conversations()))
@@ -279,7 +282,7 @@ def read_database_gauges(engine: Engine, now: datetime) -> DatabaseGauges:
         if postgresql:
             open_conversations = _postgresql_open_conversations(connection)
         else:
-            open_conversations = float(row[7])
+            open_conversations = float(row[8])
     oldest_due: datetime | None = row[1]
     return DatabaseGauges(
         open_conversations=open_conversations,
@@ -291,7 +294,15 @@ def read_database_gauges(engine: Engine, now: datetime) -> DatabaseGauges:
         webhooks_pending=int(row[4]),
         webhooks_failed=int(row[5]),
         webhook_paused_endpoints=int(row[6]),
+        webhook_fan_out_backlog=min(int(row[7]), GAUGE_COUNT_CAP),
     )
+
+
+def _decisions_in_oldest_rows(outbox: Table) -> Any:
+    oldest_batches = (
+        select(outbox.c.size).order_by(outbox.c.made_at).limit(GAUGE_COUNT_CAP).subquery()
+    )
+    return select(func.coalesce(func.sum(oldest_batches.c.size), 0)).scalar_subquery()
 
 
 def _open_conversations() -> Select[Any]:

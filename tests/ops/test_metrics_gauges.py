@@ -156,6 +156,8 @@ def test_the_gauges_are_exact_on_small_data(engine: Engine) -> None:
     assert after.open_conversations - before.open_conversations == 7
     assert after.due_not_closed - before.due_not_closed == 3
     assert after.outbox_backlog - before.outbox_backlog == 3
+    # Every decision waits for the webhook fan-out, on the stream or not: none has run here.
+    assert after.webhook_fan_out_backlog - before.webhook_fan_out_backlog == 7
     assert after.oldest_due_seconds >= 600
 
 
