@@ -267,30 +267,7 @@ def fan_out(engine: Engine, now: datetime, batch_size: int = 1000) -> int:
     while True:
         with engine.begin() as connection:
             ids, more = claim_oldest(connection, webhook_outbox, batch_size)
-            subscribers = subscriptions(connection) if ids else []
-            new = [
-                {
-                    "subscription_id": subscriber.id,
-                    "decision_id": row.decision_id,
-                    "status": PENDING,
-                    "attempts": 0,
-                    "created_at": now,
-                    "next_attempt_at": now,
-                }
-                for row in (
-                    of_decisions(
-                        connection,
-                        ids,
-                        decisions.c.decision_id,
-                        decisions.c.account_id,
-                        decisions.c.type,
-                    )
-                    if subscribers
-                    else ()
-                )
-                for subscriber in subscribers
-                if wants(subscriber.account_id, subscriber.types, (row.account_id, row.type))
-            ]
+            new = _deliveries(connection, ids, now) if ids else []
             if new:
                 connection.execute(
                     insert_ignoring_conflicts(
@@ -301,6 +278,30 @@ def fan_out(engine: Engine, now: datetime, batch_size: int = 1000) -> int:
             made += len(new)
         if not more:
             return made
+
+
+def _deliveries(connection: Connection, ids: list[str], now: datetime) -> list[dict[str, Any]]:
+    """The delivery rows these decisions make: one per subscription that wants each. With no
+    subscription, nothing per decision is read."""
+    subscribers = subscriptions(connection)
+    if not subscribers:
+        return []
+    rows = of_decisions(
+        connection, ids, decisions.c.decision_id, decisions.c.account_id, decisions.c.type
+    )
+    return [
+        {
+            "subscription_id": subscriber.id,
+            "decision_id": row.decision_id,
+            "status": PENDING,
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        for row in rows
+        for subscriber in subscribers
+        if wants(subscriber.account_id, subscriber.types, (row.account_id, row.type))
+    ]
 
 
 # --- 2. claim --------------------------------------------------------------------------------
