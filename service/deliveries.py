@@ -85,6 +85,7 @@ def handle(
     except Exception as error:
         return _failed(payload, error, runtime, now, (attempt, own_failures), rng)
     _after_commit(runtime, result, now)
+    runtime.first_statistics.after_ingest(runtime.engine)
     return Applied(result)
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis import Redis
 from sqlalchemy.engine import Engine
 
 from service.settings import Settings
+from service.statistics import FirstStatistics
 from store.db import make_engine
 
 
@@ -22,6 +23,8 @@ class Runtime:
     settings: Settings
     engine: Engine
     redis: Redis
+    first_statistics: FirstStatistics = field(default_factory=FirstStatistics)
+    """This process's look for tables that hold rows but no planner statistics yet."""
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

@@ -29,7 +29,7 @@ from events.models import LATEST, ConversationEvent
 from policies.conversation import new_conversation
 from policies.state import INACTIVITY, AccountSettings, ClosedBy, Conversation, Status
 from store import sqlite_writes
-from store.db import UTCDateTime, bulk_insert, rows_json, rows_param
+from store.db import UTCDateTime, bulk_insert, each_key, rows_json, rows_param
 from store.tables import conversations as table
 
 ConversationKey = tuple[str, str]
@@ -137,8 +137,8 @@ def _lock_postgresql(
     keys: Collection[ConversationKey],
     contact_lines: Collection[ContactLineKey],
 ) -> dict[ConversationKey, Conversation]:
-    # Two statements whatever the batch: the keys travel as one JSON parameter and are joined
-    # as a record set, which PostgreSQL runs as one primary-key (or contact index) lookup each.
+    # Two statements whatever the batch: the keys travel as one JSON parameter, and PostgreSQL
+    # looks each pair up in the contact index, then locks each key through the primary key.
     wanted = set(keys)
     if contact_lines:
         rows = connection.execute(
@@ -157,28 +157,29 @@ _KEY_COLUMNS = [table.c.account_id, table.c.conversation_id]
 
 # Both statements are built once, here, and kept: a statement built per batch costs its
 # construction and SQLAlchemy's cache key of it, more CPU than the round trip itself for a
-# message of one event (a kept statement's cache key is memoized).
+# message of one event (a kept statement's cache key is memoized). Each looks its keys up one by
+# one (store.db.each_key).
 _PAIRS = rows_param("pairs", _PAIR_COLUMNS)
-_OF_CONTACTS_ON_LINES = select(table.c.account_id, table.c.conversation_id).join(
+_OF_CONTACTS_ON_LINES = each_key(
     _PAIRS,
-    and_(
+    select(table.c.account_id, table.c.conversation_id).where(
         table.c.account_id == _PAIRS.c.account_id,
         table.c.contact_id == _PAIRS.c.contact_id,
         table.c.line_id == _PAIRS.c.line_id,
     ),
+    "of_contact",
 )
 _WANTED_KEYS = rows_param("keys", _KEY_COLUMNS)
-_LOCKED_BY_KEY = (
+# Locked key by key, in the order of the keys given (`_lock_postgresql` sorts them).
+_LOCKED_BY_KEY = each_key(
+    _WANTED_KEYS,
     select(table)
-    .join(
-        _WANTED_KEYS,
-        and_(
-            table.c.account_id == _WANTED_KEYS.c.account_id,
-            table.c.conversation_id == _WANTED_KEYS.c.conversation_id,
-        ),
+    .where(
+        table.c.account_id == _WANTED_KEYS.c.account_id,
+        table.c.conversation_id == _WANTED_KEYS.c.conversation_id,
     )
-    .order_by(table.c.account_id, table.c.conversation_id)
-    .with_for_update(of=table)
+    .with_for_update(),
+    "locked",
 )
 
 
