@@ -10,7 +10,7 @@ import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, select, text, tuple_, update
+from sqlalchemy import Table, bindparam, select, text, tuple_, update
 from sqlalchemy.engine import Connection
 
 from events.business_hours import BusinessHours
@@ -27,7 +27,7 @@ from policies.configuration import (
     stamp_of,
 )
 from policies.state import AccountSettings, Agent, LineOwner, LineSettings, Presence
-from store.db import insert_ignoring_conflicts, rows_json, rows_param
+from store.db import each_key, insert_ignoring_conflicts, rows_json, rows_param
 from store.tables import accounts, agents, lines
 
 # The reads every ingest batch makes, built once and kept: a statement built per batch costs
@@ -44,12 +44,15 @@ _AGENTS_BY_KEY = select(agents).where(
     tuple_(*_AGENT_KEY_COLUMNS).in_(bindparam("keys", expanding=True))
 )
 _AGENT_KEYS = rows_param("agent_keys", _AGENT_KEY_COLUMNS)
-_AGENTS_JOINED_TO_KEYS = select(agents).join(
+# Each key probes the primary key (store.db.each_key): joined, the planner hashed the keys and
+# scanned every agent of every account per batch (or per one-event message).
+_AGENTS_BY_KEYS = each_key(
     _AGENT_KEYS,
-    and_(
+    select(agents).where(
         agents.c.account_id == _AGENT_KEYS.c.account_id,
         agents.c.agent_id == _AGENT_KEYS.c.agent_id,
     ),
+    "agent",
 )
 
 
@@ -179,7 +182,7 @@ def agent_states(
         # The keys as one JSON record set joined to the primary key: a row-value IN list of a
         # batch's agents is a new, long statement text every batch, which psycopg parses anew
         # (about as much CPU as the rest of the read phase) and PostgreSQL plans anew.
-        statement: Any = _AGENTS_JOINED_TO_KEYS
+        statement: Any = _AGENTS_BY_KEYS
         rows = ({"account_id": a, "agent_id": g} for a, g in sorted(keys))
         params: dict[str, Any] = {"agent_keys": rows_json(rows)}
     else:

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from service.statistics import LOOK_EVERY, FirstStatistics
+from store.configuration import agent_states
 from store.conversations import lock
 from store.db import make_engine
 from store.migrate import upgrade
@@ -155,3 +156,27 @@ def analyzed(engine: Engine) -> bool:
             text("SELECT reltuples FROM pg_class WHERE relname = 'conversations'")
         ).scalar_one()
     return bool(reltuples >= 0)
+
+
+def test_the_agents_a_batch_names_are_probed_by_key_among_many(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO agents (account_id, agent_id, active, updated_at) "
+                "SELECT 'acct-' || (n % 50), 'agent-' || n, true, now() "
+                "FROM generate_series(1, CAST(:rows AS integer)) AS n"
+            ),
+            {"rows": ROWS},
+        )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("ANALYZE agents"))
+    wanted = {(f"acct-{n % 50}", f"agent-{n}") for n in range(1, 201)}
+
+    with engine.connect() as connection:
+        with statements(connection) as sent, connection.begin():
+            found = agent_states(connection, wanted)
+        (nodes,) = explained(connection, sent)
+
+    assert set(found) == wanted
+    assert ("agents", "") not in {(relation, index) for _, relation, index in nodes}, nodes
+    assert ("Index Scan", "agents", "agents_pkey") in nodes, nodes
