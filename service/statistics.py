@@ -40,9 +40,10 @@ class FirstStatistics:
     def after_ingest(self, engine: Engine) -> None:
         """Take the statistics of a table that has rows but none yet. Never raises: ingest's
         work is committed, and the next look tries again."""
-        if self.settled or self.clock() < self._next_look:
+        now = self.clock()
+        if self.settled or now < self._next_look:
             return
-        self._next_look = self.clock() + LOOK_EVERY
+        self._next_look = now + LOOK_EVERY
         if engine.dialect.name != "postgresql":
             self.settled = True
             return

@@ -75,3 +75,15 @@ def plan(connection: Connection, sql: str, parameters: Any) -> str:
     return " ".join(
         str(row[-1]) for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, parameters)
     )
+
+
+def plan_nodes(connection: Connection, sql: str, parameters: Any) -> list[tuple[str, str, str]]:
+    """(node type, relation, index) of every node of PostgreSQL's plan of `sql`, as planned now
+    (EXPLAIN (FORMAT JSON)), with no planner setting changed."""
+    explained = connection.exec_driver_sql("EXPLAIN (FORMAT JSON) " + sql, parameters)
+    return _nodes(explained.scalar_one()[0]["Plan"])  # psycopg reads json as Python
+
+
+def _nodes(plan: dict[str, Any]) -> list[tuple[str, str, str]]:
+    here = (plan["Node Type"], plan.get("Relation Name", ""), plan.get("Index Name", ""))
+    return [here, *(node for child in plan.get("Plans", []) for node in _nodes(child))]

@@ -16,12 +16,9 @@ from sqlalchemy import event, text
 from store.conversations import claim_due
 from store.db import make_engine
 from store.migrate import upgrade
+from tests.store.plans import plan_nodes
 
 DUE = 20_000
-
-
-def plan_nodes(plan: dict[str, Any]) -> list[str]:
-    return [plan["Node Type"], *(n for child in plan.get("Plans", []) for n in plan_nodes(child))]
 
 
 def test_a_claim_right_after_a_mass_reschedule_walks_the_deadline_index(fresh_url: str) -> None:
@@ -58,8 +55,7 @@ def test_a_claim_right_after_a_mass_reschedule_walks_the_deadline_index(fresh_ur
         claimed = claim_due(connection, now, 100)
         event.remove(connection, "before_cursor_execute", listen)
         statement, params = next((s, p) for s, p in sent if "FOR UPDATE SKIP LOCKED" in s)
-        plan = connection.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, params)
-        nodes = plan_nodes(plan.scalar_one()[0]["Plan"])  # psycopg reads json as Python
+        nodes = [kind for kind, _, _ in plan_nodes(connection, statement, params)]
     engine.dispose()
 
     assert "Sort" not in nodes, nodes

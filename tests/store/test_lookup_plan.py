@@ -20,16 +20,10 @@ from store.configuration import agent_states
 from store.conversations import lock
 from store.db import make_engine
 from store.migrate import upgrade
-from tests.store.plans import statements
+from tests.store.plans import plan_nodes, statements
 
 ROWS = 20_000
 """Conversations of one account: a table the planner would rather scan than probe 100 times."""
-
-
-def plan_nodes(plan: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(node type, relation, index) of every node of an EXPLAIN (FORMAT JSON) plan."""
-    here = (plan["Node Type"], plan.get("Relation Name", ""), plan.get("Index Name", ""))
-    return [here, *(n for child in plan.get("Plans", []) for n in plan_nodes(child))]
 
 
 @pytest.fixture
@@ -67,11 +61,7 @@ def locked_in_a_batch(connection: Connection, numbers: range) -> tuple[set[str],
 
 
 def explained(connection: Connection, sent: list[Any]) -> list[list[tuple[str, str, str]]]:
-    plans = []
-    for statement, params in sent:
-        plan = connection.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, params)
-        plans.append(plan_nodes(plan.scalar_one()[0]["Plan"]))
-    return plans
+    return [plan_nodes(connection, statement, params) for statement, params in sent]
 
 
 def test_a_batch_probes_the_indexes_of_a_table_the_planner_would_rather_scan(
@@ -104,8 +94,7 @@ def kept_plan(connection: Connection, sent: list[Any]) -> list[tuple[str, str, s
         text("SELECT name FROM pg_prepared_statements WHERE statement LIKE '%FOR UPDATE%'")
     ).scalar_one()
     keys = params["keys"].replace("'", "''")
-    plan = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) EXECUTE {name}('{keys}')")
-    return plan_nodes(plan.scalar_one()[0]["Plan"])
+    return plan_nodes(connection, f"EXECUTE {name}('{keys}')", ())
 
 
 def test_the_plan_kept_while_the_table_was_new_is_replaced_once_it_holds_rows(
