@@ -401,13 +401,13 @@ def bulk_insert(
         )
     if dialect != "postgresql":
         raise NotImplementedError(f"convlife supports PostgreSQL and SQLite, not {dialect}")
-    statement = _insert_from_json(table, tuple(rows[0]), tuple(key), on_conflict, tuple(returning))
+    statement = insert_from_json(table, tuple(rows[0]), tuple(key), on_conflict, tuple(returning))
     result = connection.execute(statement, {"rows": rows_json(rows)})
     return list(result.all()) if returning else []
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_from_json(
+def insert_from_json(
     table: Table,
     names: tuple[str, ...],
     key: tuple[str, ...],

@@ -13,7 +13,7 @@ from events.decisions import ContactRouted, Route, parse_decision
 from events.names import DEAD_LETTERS_STREAM, DECISIONS_STREAM
 from store import outbox
 from store.migrate import current_revision, head_revision
-from store.tables import decisions
+from store.tables import decision_outbox, decisions, webhook_outbox
 from tests.support import new_id, utc
 
 T0 = utc("2026-03-01T10:00:00")
@@ -52,6 +52,35 @@ def test_a_relay_sends_every_unpublished_decision_once_and_then_nothing(
     sent = [json.loads(d) for d in stream_of(redis, DECISIONS_STREAM, "data", account)]
     assert sorted(d["decision_id"] for d in sent) == sorted(d.decision_id for d in made)
     publisher.close()
+
+
+def test_a_batch_is_one_row_of_each_outbox_naming_the_decisions_stored_in_the_order_made(
+    engine: Engine,
+) -> None:
+    account = new_id("acct")
+    earlier = decision(account, 0)
+    made = [decision(account, n) for n in range(1, 4)]
+    with engine.begin() as connection:
+        outbox.add_decisions(connection, [earlier], T0)
+    # One decision stored before, one named twice.
+    batch = [made[2], earlier, made[0], made[2], made[1]]
+    with engine.begin() as connection:
+        stored = outbox.add_decisions(connection, batch, T0 + timedelta(seconds=1))
+        again = outbox.add_decisions(connection, batch, T0 + timedelta(seconds=2))
+    in_order = [made[2].decision_id, made[0].decision_id, made[1].decision_id]
+    assert (stored, again) == (in_order, [])
+    ours = [earlier.decision_id, *in_order]
+    for table in (decision_outbox, webhook_outbox):
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(table).where(table.c.first_decision_id.in_(ours)).order_by(table.c.made_at)
+            ).all()
+        assert [
+            (r.first_decision_id, json.loads(r.decision_ids), r.size, r.made_at) for r in rows
+        ] == [
+            (earlier.decision_id, [earlier.decision_id], 1, T0),
+            (min(in_order), in_order, 3, T0 + timedelta(seconds=1)),
+        ], table.name
 
 
 def test_a_relay_of_its_own_decisions_leaves_the_others_to_the_periodic_relay(
