@@ -46,6 +46,7 @@ from store.tables import (
     conversations,
     dead_letters,
     decision_outbox,
+    due_scans,
     webhook_deliveries,
     webhook_outbox,
     webhook_subscriptions,
@@ -171,7 +172,9 @@ class ConvlifeCollector(Collector):
         yield GaugeMetricFamily(
             "convlife_due_not_closed",
             "Conversations past their deadline and not closed yet (should stay near 0). "
-            f"Counted up to {GAUGE_COUNT_CAP}: {GAUGE_COUNT_CAP} means at least that many.",
+            f"Counted up to {GAUGE_COUNT_CAP}: {GAUGE_COUNT_CAP} means at least that many. "
+            "Those a settings change made due at once are not counted here (they wait in a "
+            "due scan); convlife_oldest_due_seconds includes them.",
             value=gauges.due_not_closed,
         )
         yield GaugeMetricFamily(
@@ -275,6 +278,9 @@ def read_database_gauges(engine: Engine, now: datetime) -> DatabaseGauges:
             .where(webhook_subscriptions.c.paused_until > now)
             .scalar_subquery(),
             not_fanned_out,
+            # Conversations a settings change made due at once wait in a due scan, their
+            # stored deadline untouched (store.conversations.reschedule_open): due since then.
+            select(func.min(due_scans.c.since)).scalar_subquery(),
         ]
         if not postgresql:
             columns.append(_capped_count(_open_conversations()))
@@ -282,8 +288,8 @@ def read_database_gauges(engine: Engine, now: datetime) -> DatabaseGauges:
         if postgresql:
             open_conversations = _postgresql_open_conversations(connection)
         else:
-            open_conversations = float(row[8])
-    oldest_due: datetime | None = row[1]
+            open_conversations = float(row[9])
+    oldest_due: datetime | None = min((t for t in (row[1], row[8]) if t is not None), default=None)
     return DatabaseGauges(
         open_conversations=open_conversations,
         due_not_closed=int(row[0]),

@@ -30,7 +30,9 @@ log = logging.getLogger("convlife.sweep")
 _PAGE = 1000
 
 
-def reschedule_account(connection: Connection, account_id: str, settings: AccountSettings) -> int:
+def reschedule_account(
+    connection: Connection, account_id: str, settings: AccountSettings, now: datetime
+) -> int:
     """Give every open conversation of the account the next check its new settings imply
     (`policies.inactivity.next_check`: the warning time or the close deadline).
 
@@ -38,39 +40,41 @@ def reschedule_account(connection: Connection, account_id: str, settings: Accoun
     effective settings (policies.configuration.effective), and none at all is rewritten on a
     line that overrides every one of them: the account's change does not move its deadlines.
     A shorter setting can make many conversations due at once; the sweep then warns and closes
-    them in batches. Returns how many conversations were rescheduled.
+    them in batches (on PostgreSQL without writing their next check first:
+    `store.conversations.reschedule_open`). Returns how many conversations were rescheduled.
     """
     overriding = {
         line_id: overrides
         for line_id, overrides in configuration.line_overrides(connection, account_id).items()
         if overrides_deadlines(overrides)
     }
-    total = _reschedule(connection, account_id, settings, except_lines=overriding)
+    total = _reschedule(connection, account_id, settings, now, except_lines=overriding)
     for line_id, overrides in sorted(overriding.items()):
         if not ignores_account_deadlines(overrides):
             line_settings = effective(settings, overrides)
-            total += reschedule_line(connection, account_id, line_id, line_settings)
+            total += reschedule_line(connection, account_id, line_id, line_settings, now)
     return total
 
 
 def reschedule_line(
-    connection: Connection, account_id: str, line_id: str, settings: AccountSettings
+    connection: Connection, account_id: str, line_id: str, settings: AccountSettings, now: datetime
 ) -> int:
     """Give every open conversation on one line the deadline `settings` imply (the line's
     effective settings); returns how many were rescheduled."""
-    return _reschedule(connection, account_id, settings, line_id=line_id)
+    return _reschedule(connection, account_id, settings, now, line_id=line_id)
 
 
 def _reschedule(
     connection: Connection,
     account_id: str,
     settings: AccountSettings,
+    now: datetime,
     *,
     line_id: str | None = None,
     except_lines: Collection[str] = (),
 ) -> int:
     where: dict[str, Any] = {"line_id": line_id, "except_lines": except_lines}
-    in_one_statement = conversations.reschedule_open(connection, account_id, settings, **where)
+    in_one_statement = conversations.reschedule_open(connection, account_id, settings, now, **where)
     if in_one_statement is not None:
         return in_one_statement
     after: str | None = None
@@ -105,8 +109,13 @@ def close_due(runtime: Runtime, now: datetime) -> SweepBatch:
     """
     settings = runtime.settings
     with runtime.engine.begin() as connection:
-        claimed = conversations.claim_due(connection, now, settings.sweep_batch_size)
+        limit = settings.sweep_batch_size
+        claimed = conversations.claim_due(connection, now, limit)
+        ended: list[_ScanScope] = []
+        if len(claimed) < limit:
+            claimed, ended = _claim_due_at_once(connection, claimed, runtime, now)
         if not len(claimed):
+            _end_scans(connection, ended, now)
             return SweepBatch(0, [], 0)
         faulty = dict(claimed.unreadable)
         by_account = configuration.account_settings(
@@ -134,8 +143,76 @@ def close_due(runtime: Runtime, now: datetime) -> SweepBatch:
                 faulty[key] = conversations.describe_fault(error)
         stored = _write(connection, batch, now, faulty)
         _quarantine(connection, faulty, now)
+        _end_scans(connection, ended, now)
     made = [d for d in batch.decisions.values() if d.decision_id in stored]
     return SweepBatch(len(claimed), made, len(faulty))
+
+
+class _ScanScope(NamedTuple):
+    scan: conversations.DueScan
+    settings: AccountSettings | None
+    """Those in force on the scope; None when they give no deadline in SQL (business hours,
+    Never): the change that made them so wrote every conversation of the scope."""
+    except_lines: frozenset[str]
+
+
+def _claim_due_at_once(
+    connection: Connection,
+    claimed: conversations.Claimed,
+    runtime: Runtime,
+    now: datetime,
+) -> tuple[conversations.Claimed, list[_ScanScope]]:
+    """Fill the batch from the pending due scans (conversations a settings change made due at
+    once, left with their old next check): `claimed` with theirs added, and the scans this
+    batch found exhausted (to end once its closes are written)."""
+    limit = runtime.settings.sweep_batch_size
+    rows = list(claimed.conversations)
+    unreadable = dict(claimed.unreadable)
+    seen = {key_of(c) for c in rows} | set(unreadable)
+    exhausted: list[_ScanScope] = []
+    for scan in conversations.due_scans_pending(connection):
+        wanted = limit - len(rows) - len(unreadable)
+        if wanted <= 0:
+            break
+        scope = _scan_scope(connection, scan, runtime.settings.default_account_settings)
+        if scope.settings is None:
+            exhausted.append(scope)
+            continue
+        more = conversations.claim_due_at_once(
+            connection, scan, scope.settings, scope.except_lines, now, wanted
+        )
+        # A row already claimed by its deadline is locked by this transaction, which SKIP
+        # LOCKED does not skip: taken once.
+        rows.extend(c for c in more.conversations if key_of(c) not in seen)
+        unreadable |= {k: why for k, why in more.unreadable.items() if k not in seen}
+        seen |= {key_of(c) for c in more.conversations} | set(more.unreadable)
+        if len(more) < wanted:
+            exhausted.append(scope)
+    return conversations.Claimed(rows, unreadable), exhausted
+
+
+def _scan_scope(
+    connection: Connection, scan: conversations.DueScan, default: AccountSettings
+) -> _ScanScope:
+    """The settings in force on a scan's scope now, and the lines it leaves out: an account's
+    own scope leaves out the lines that override its deadline settings (as
+    `reschedule_account` does); a line's takes the line's effective settings."""
+    account = configuration.account_settings(connection, {scan.account_id}, default)
+    overrides = configuration.line_overrides(connection, scan.account_id)
+    if scan.line_id is None:
+        in_force = account[scan.account_id]
+        leaving_out = frozenset(k for k, v in overrides.items() if overrides_deadlines(v))
+    else:
+        in_force = effective(account[scan.account_id], overrides.get(scan.line_id, LineSettings()))
+        leaving_out = frozenset()
+    if in_force.business_hours is not None or in_force.inactivity_close_after is None:
+        return _ScanScope(scan, None, leaving_out)
+    return _ScanScope(scan, in_force, leaving_out)
+
+
+def _end_scans(connection: Connection, ended: list[_ScanScope], now: datetime) -> None:
+    for scope in ended:
+        conversations.end_due_scan(connection, scope.scan, scope.settings, scope.except_lines, now)
 
 
 class _Batch:

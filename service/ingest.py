@@ -69,7 +69,7 @@ def apply_events(
     # apply_event is looked up here, at call time: tests/service/test_deliveries.py replaces
     # it in this module to play a bug that one event's content triggers.
     decided = decide(loaded, events, now, apply=apply_event)
-    save(connection, decided)
+    save(connection, decided, now)
     return decided.decisions
 
 
@@ -92,7 +92,7 @@ def claim_fresh(connection: Connection, events: list[Event], now: datetime) -> l
     return [event for key, event in first_of_key.items() if key in fresh_keys]
 
 
-def save(connection: Connection, decided: Decided) -> None:
+def save(connection: Connection, decided: Decided, now: datetime) -> None:
     """The write phase: configuration rows, conversations with their deadlines, and the new
     deadlines of every open conversation of an account or a line whose deadline settings
     changed (after the line rows: an account's reschedule reads the lines' overrides)."""
@@ -101,11 +101,11 @@ def save(connection: Connection, decided: Decided) -> None:
     configuration.save_agent_rows(connection, decided.agents)
     conversations.save(connection, decided.conversations)
     for account_id, account_settings in decided.rescheduled.items():
-        reschedule_account(connection, account_id, account_settings)
+        reschedule_account(connection, account_id, account_settings, now)
     # A line changed in the same batch as its account is rescheduled twice: the same result,
     # and too rare to be worth telling apart.
     for (account_id, line_id), line_settings in sorted(decided.rescheduled_lines.items()):
-        reschedule_line(connection, account_id, line_id, line_settings)
+        reschedule_line(connection, account_id, line_id, line_settings, now)
 
 
 def save_outcome(

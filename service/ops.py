@@ -303,7 +303,9 @@ def reindex(settings: Settings, progress: TextIO = sys.stderr) -> int:
             with engine.begin() as connection:
                 configuration.lock_accounts(connection, changing=[account_id], reading=[])
                 account = configuration.account_settings(connection, [account_id], default)
-                count = reschedule_account(connection, account_id, account[account_id])
+                count = reschedule_account(
+                    connection, account_id, account[account_id], datetime.now(UTC)
+                )
             total += count
             _bar(progress, done, len(account_ids), total)
     if account_ids:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -14,14 +14,17 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    delete,
     func,
     literal,
     literal_column,
     null,
+    or_,
     select,
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Result, Row
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
@@ -31,6 +34,7 @@ from policies.state import INACTIVITY, AccountSettings, ClosedBy, Conversation, 
 from store import sqlite_writes
 from store.db import UTCDateTime, bulk_insert, each_key, rows_json, rows_param
 from store.tables import conversations as table
+from store.tables import due_scans
 
 ConversationKey = tuple[str, str]
 """(account_id, conversation_id)"""
@@ -230,14 +234,20 @@ def claim_due(connection: Connection, now: datetime, limit: int) -> Claimed:
     read one by one: those that fail are returned in `unreadable` instead of failing the claim,
     so one bad row never stops the sweep of every other.
     """
-    due = table.c.close_due_at <= now
     _walk_deadlines_in_order(connection)
+    return _claim(connection, [table.c.close_due_at <= now], table.c.close_due_at, limit)
+
+
+def _claim(
+    connection: Connection,
+    where: list[ColumnElement[bool]],
+    order: ColumnElement[Any],
+    limit: int,
+) -> Claimed:
+    """Up to `limit` rows matching `where`, in `order`, locked (SKIP LOCKED), read; see
+    `claim_due` for the rows that cannot be read."""
     claim_and_read = (
-        select(table)
-        .where(due)
-        .order_by(table.c.close_due_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+        select(table).where(*where).order_by(order).limit(limit).with_for_update(skip_locked=True)
     )
     try:
         with connection.begin_nested():
@@ -249,8 +259,8 @@ def claim_due(connection: Connection, now: datetime, limit: int) -> Claimed:
     # the keys, then read the rows one by one to find which.
     claim = (
         select(table.c.account_id, table.c.conversation_id)
-        .where(due)
-        .order_by(table.c.close_due_at)
+        .where(*where)
+        .order_by(order)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -418,6 +428,7 @@ def reschedule_open(
     connection: Connection,
     account_id: str,
     settings: AccountSettings,
+    now: datetime,
     *,
     line_id: str | None = None,
     except_lines: Collection[str] = (),
@@ -425,46 +436,183 @@ def reschedule_open(
     """Set the next check of every open conversation of the account (only those on `line_id`
     when given, none on `except_lines`) to the one the settings give
     (`policies.inactivity.next_check`: the warning time while one is due, else the deadline),
-    in one statement. Returns how many, or None where the database cannot do it: SQLite keeps
-    datetimes as text, and no SQL walks a business-hours calendar. The caller then pages
-    through them with the rule itself."""
-    close_after = settings.inactivity_close_after
-    warning_before = settings.close_warning_before
+    in one statement. Returns how many were written, or None where the database cannot do it:
+    SQLite keeps datetimes as text, and no SQL walks a business-hours calendar. The caller then
+    pages through them with the rule itself.
+
+    Those whose next check has come by `now` and that hold one (a setting made shorter) are not
+    written: the scope gets a due scan (`due_scans`) instead, and the sweep claims them by last
+    activity (`claim_due_at_once`) and closes or warns each in one write. A shorter setting can
+    make every open conversation of an account due at once; writing each one's next check
+    first (every index of it, before the first close) took longer than closing them.
+    """
     if connection.dialect.name != "postgresql":
         return None
-    if close_after is None:
-        due: Any = null()
-    elif settings.business_hours is not None:
+    due = next_check_sql(settings)
+    if due is None:
         return None
-    else:
-        # policies.inactivity.deadline_after, in SQL: at or after events.models.LATEST there is
-        # no deadline. tests/store/test_deadline_rule.py holds the two to the same results.
-        total = table.c.last_activity_at + bindparam("close_after", close_after, type_=Interval())
-        due = case((total < _LATEST, total), else_=null())
-        if warning_before is not None:
-            # policies.inactivity.warning_at: the warning period ahead of the deadline, not
-            # before the last activity, while this idle period is not warned about yet.
-            early = total - bindparam("warning_before", warning_before, type_=Interval())
-            warn_at = case(
-                (early < table.c.last_activity_at, table.c.last_activity_at), else_=early
-            )
-            due = case(
-                (total >= _LATEST, null()),
-                (table.c.close_warned_at.is_(None), warn_at),
-                else_=total,
-            )
-    result = connection.execute(
-        update(table)
-        .where(*_open_where(account_id, line_id, except_lines))
-        .values(close_due_at=due)
-    )
+    where = _open_where(account_id, line_id, except_lines)
+    if settings.inactivity_close_after is not None:
+        where.append(or_(table.c.close_due_at.is_(None), due.is_(None), due > now))
+    result = connection.execute(update(table).where(*where).values(close_due_at=due))
+    left = _due_at_once(account_id, line_id, settings, except_lines, now)
+    if (
+        left is not None
+        and connection.execute(select(select(table.c.account_id).where(*left).exists())).scalar()
+    ):
+        scope = {"account_id": account_id, "line_id": line_id or ACCOUNT_SCOPE}
+        connection.execute(
+            postgresql.insert(due_scans)
+            .values(**scope, since=now)
+            .on_conflict_do_update(index_elements=list(scope), set_={"since": now})
+        )
     return result.rowcount
+
+
+ACCOUNT_SCOPE = ""
+"""`due_scans.line_id` of an account's own scope (every line but those that override its
+deadline settings)."""
+
+
+@dataclass(frozen=True)
+class DueScan:
+    """A scope whose open conversations a settings change made due at once (`due_scans`)."""
+
+    account_id: str
+    line_id: str | None
+    """None: the account's own scope."""
+    since: datetime
+
+
+def due_scans_pending(connection: Connection, limit: int = 100) -> list[DueScan]:
+    """The oldest pending due scans (a settings change that left conversations makes one;
+    there are few, and a sweep batch rarely gets past the first)."""
+    rows = connection.execute(select(due_scans).order_by(due_scans.c.since).limit(limit))
+    return [DueScan(r.account_id, r.line_id or None, r.since) for r in rows]
+
+
+def due_scan_covers(
+    connection: Connection, account_id: str, line_id: str, line_overrides_deadlines: bool
+) -> bool:
+    """Whether a pending due scan covers a conversation on this line: the line's own, or the
+    account's unless the line overrides the account's deadline settings."""
+    scopes = {
+        row.line_id
+        for row in connection.execute(
+            select(due_scans.c.line_id).where(due_scans.c.account_id == account_id)
+        )
+    }
+    return line_id in scopes or (ACCOUNT_SCOPE in scopes and not line_overrides_deadlines)
+
+
+def claim_due_at_once(
+    connection: Connection,
+    scan: DueScan,
+    settings: AccountSettings,
+    except_lines: Collection[str],
+    now: datetime,
+    limit: int,
+) -> Claimed:
+    """Up to `limit` open conversations of the scan's scope (none on `except_lines`) that hold a
+    next check, and that `settings` (those in force on the scope, without business hours) make
+    due by `now`: oldest activity first, locked as `claim_due` locks. Their stored next check
+    may be later (`reschedule_open` left it)."""
+    # Only PostgreSQL makes due scans (SQLite's reschedule writes every conversation).
+    where = _due_at_once(scan.account_id, scan.line_id, settings, except_lines, now)
+    if where is None or connection.dialect.name != "postgresql":
+        return Claimed([], {})
+    return _claim(connection, where, table.c.last_activity_at, limit)
+
+
+def end_due_scan(
+    connection: Connection,
+    scan: DueScan,
+    settings: AccountSettings | None,
+    except_lines: Collection[str],
+    now: datetime,
+) -> None:
+    """Delete the scan unless a change made it again since (`since`), and, with `settings`,
+    unless an open conversation of its scope is still due by them: one that another sweep's
+    transaction claimed still reads as open here until that one commits, so the scan outlives
+    a sweep that fails. Without `settings` (they no longer give a deadline in SQL: the change
+    that made them so wrote every conversation of the scope), it goes."""
+    statement = delete(due_scans).where(
+        due_scans.c.account_id == scan.account_id,
+        due_scans.c.line_id == (scan.line_id or ACCOUNT_SCOPE),
+        due_scans.c.since == scan.since,
+    )
+    where = (
+        None
+        if settings is None
+        else _due_at_once(scan.account_id, scan.line_id, settings, except_lines, now)
+    )
+    if where is not None and connection.dialect.name == "postgresql":
+        statement = statement.where(~select(table.c.account_id).where(*where).exists())
+    connection.execute(statement)
+
+
+def _due_at_once(
+    account_id: str,
+    line_id: str | None,
+    settings: AccountSettings,
+    except_lines: Collection[str],
+    now: datetime,
+) -> list[ColumnElement[bool]] | None:
+    """The open conversations of the scope that hold a next check and that `settings` make due
+    by `now` (None: none can be, or SQL cannot say)."""
+    due = next_check_sql(settings)
+    close_after = settings.inactivity_close_after
+    if due is None or close_after is None:
+        return None
+    # A bound the activity index can walk to: no next check comes sooner after the last
+    # activity than the close setting less the warning (policies.inactivity.warning_at).
+    soonest = close_after - min(settings.close_warning_before or timedelta(0), close_after)
+    try:
+        latest_activity = now - soonest
+    except OverflowError:
+        return None  # nothing can be due yet
+    return [
+        *_open_where(account_id, line_id, except_lines),
+        table.c.last_activity_at <= latest_activity,
+        table.c.close_due_at.is_not(None),
+        due <= now,
+    ]
+
+
+def next_check_sql(settings: AccountSettings) -> ColumnElement[Any] | None:
+    """`policies.inactivity.next_check` of a conversation row under `settings`, in SQL (NULL:
+    no check, never closes); None where SQL cannot say (business hours).
+    tests/store/test_deadline_rule.py holds the two to the same results."""
+    close_after = settings.inactivity_close_after
+    warning_before = settings.close_warning_before
+    if close_after is None:
+        return null()
+    if settings.business_hours is not None:
+        return None
+    # policies.inactivity.deadline_after, in SQL: at or after events.models.LATEST there is
+    # no deadline.
+    total = table.c.last_activity_at + bindparam("close_after", close_after, type_=Interval())
+    due: ColumnElement[Any] = case((total < _LATEST, total), else_=null())
+    if warning_before is not None:
+        # policies.inactivity.warning_at: the warning period ahead of the deadline, not
+        # before the last activity, while this idle period is not warned about yet.
+        early = total - bindparam("warning_before", warning_before, type_=Interval())
+        warn_at = case((early < table.c.last_activity_at, table.c.last_activity_at), else_=early)
+        due = case(
+            (total >= _LATEST, null()),
+            (table.c.close_warned_at.is_(None), warn_at),
+            else_=total,
+        )
+    return due
 
 
 def _open_where(
     account_id: str, line_id: str | None, except_lines: Collection[str]
 ) -> list[ColumnElement[bool]]:
-    where = [table.c.account_id == account_id, table.c.status == Status.OPEN.value]
+    where: list[ColumnElement[bool]] = [
+        table.c.account_id == account_id,
+        table.c.status == Status.OPEN.value,
+    ]
     if line_id is not None:
         where.append(table.c.line_id == line_id)
     if except_lines:

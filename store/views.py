@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from policies.configuration import effective
-from policies.inactivity import close_deadline, warning_at
+from policies.configuration import effective, overrides_deadlines
+from policies.inactivity import close_deadline, next_check, warning_at
 from policies.state import AccountSettings, Agent, Conversation, LineSettings
 from store import configuration, conversations
 from store.tables import decisions
@@ -89,12 +89,19 @@ def conversation_view(
     state, due = found
     account = configuration.account_settings(connection, [account_id], default)[account_id]
     line = configuration.line_owners(connection, [(account_id, state.line_id)])
+    overrides = line[(account_id, state.line_id)].overrides
+    if due is not None and conversations.due_scan_covers(
+        connection, account_id, state.line_id, overrides_deadlines(overrides)
+    ):
+        # A settings change made it due at once and left its stored next check for the
+        # sweep's due scan (store.conversations.reschedule_open): the rule's is the one that
+        # holds.
+        rule = next_check(state, effective(account, overrides))
+        due = due if rule is None else min(due, rule)
     history = conversation_decisions(connection, account_id, conversation_id)
     closing_agent = None
     if state.closing_agent_id is not None:
         key = (account_id, state.closing_agent_id)
         known = configuration.agent_states(connection, [key]).get(key, Agent())
         closing_agent = (known, conversations.open_assigned(connection, [key])[key])
-    return ConversationView(
-        state, due, account, history, line[(account_id, state.line_id)].overrides, closing_agent
-    )
+    return ConversationView(state, due, account, history, overrides, closing_agent)

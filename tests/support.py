@@ -12,13 +12,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
 
 from policies.state import Conversation
 from service.deadlines import close_due
 from service.ingest import IngestResult, ingest
 from service.runtime import Runtime
-from store import conversations
+from store import views
 from store.tables import dead_letters, decisions
 
 _counter = itertools.count()
@@ -103,10 +104,12 @@ class Service:
                 return closed
 
     def conversation(self, account: str, conversation_id: str) -> tuple[Conversation, Any]:
+        """The conversation and its next check, as `convlife conversation show` reads them."""
+        default = self.runtime.settings.default_account_settings
         with self.runtime.engine.connect() as connection:
-            found = conversations.get(connection, account, conversation_id)
+            found = views.conversation_view(connection, account, conversation_id, default)
         assert found is not None, f"no conversation {conversation_id}"
-        return found
+        return found.state, found.close_due_at
 
     def decisions(self, account: str) -> list[dict[str, Any]]:
         with self.runtime.engine.connect() as connection:
@@ -154,3 +157,29 @@ def redis_user_denied(redis_url: str, *commands: str) -> Iterator[str]:
     finally:
         admin.acl_deluser(name)
         admin.close()
+
+
+@contextmanager
+def close_refused(engine: Engine, conversation_id: str) -> Iterator[None]:
+    """While inside: PostgreSQL refuses to close this conversation (a trigger raises a data
+    exception, SQLSTATE 22000, as a CHECK or a bad value would); other writes of it go through,
+    so the sweep's quarantine does."""
+    name = f"refuse_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                f"CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.conversation_id = '{conversation_id}' AND NEW.status = 'closed' THEN "
+                "RAISE EXCEPTION 'refused by the test' USING ERRCODE = '22000'; END IF; "
+                f"RETURN NEW; END $$ LANGUAGE plpgsql; "
+                f"CREATE TRIGGER {name} BEFORE UPDATE ON conversations "
+                f"FOR EACH ROW EXECUTE FUNCTION {name}()"
+            )
+        )
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            connection.execute(
+                text(f"DROP TRIGGER {name} ON conversations; DROP FUNCTION {name}()")
+            )

@@ -22,7 +22,7 @@ from observability import metrics
 from observability.metrics import ConvlifeCollector, DatabaseGauges, read_database_gauges
 from store import outbox
 from store.migrate import upgrade
-from store.tables import conversations, dead_letters, decision_outbox
+from store.tables import conversations, dead_letters, decision_outbox, due_scans
 from tests.conftest import IN_CI, POSTGRES_ADMIN
 from tests.support import new_id
 
@@ -173,6 +173,26 @@ def test_nothing_due_reads_zero_and_the_oldest_due_age_is_measured_from_now(
     gauges = read_database_gauges(engine, long_before)
     assert gauges.due_not_closed == 1
     assert gauges.oldest_due_seconds == pytest.approx(90)
+
+
+def test_a_pending_due_scan_counts_as_due_since_the_change_that_made_it(
+    engine: Engine,
+) -> None:
+    # The conversations a settings change made due at once keep their stored deadline until
+    # the sweep takes them: the oldest-due age must still see them.
+    long_before = LONG_AGO - timedelta(days=365 * 40)
+    account = new_id("acct")
+    with engine.begin() as connection:
+        connection.execute(
+            insert(due_scans).values(
+                account_id=account, line_id="", since=long_before - timedelta(seconds=45)
+            )
+        )
+    try:
+        assert read_database_gauges(engine, long_before).oldest_due_seconds == pytest.approx(45)
+    finally:  # the database is the module's: the other tests must not see the scan
+        with engine.begin() as connection:
+            connection.execute(delete(due_scans).where(due_scans.c.account_id == account))
 
 
 def test_counts_stop_at_the_cap_so_a_count_reads_a_bounded_number_of_index_entries(

@@ -7,7 +7,6 @@ Each test runs on SQLite and PostgreSQL where the row can exist there; every `no
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +24,7 @@ from service.runtime import Runtime
 from store.db import make_engine
 from store.tables import conversations as conversations_table
 from tests.service.builders import T0, account_with, message, minutes, opened
-from tests.support import Service, new_id
+from tests.support import Service, close_refused, new_id
 
 UNREADABLE: dict[str, dict[str, str]] = {
     # PostgreSQL stores it; psycopg refuses to load it ("timestamp too small (before year 1)").
@@ -122,27 +121,10 @@ def test_a_row_whose_close_cannot_be_written_is_quarantined_and_the_rest_is_writ
     for account in good:
         service.ingest(opened(account, "c1"), T0)
     bad_account, bad = plant(service, planted, "contact_id = contact_id", T0 - minutes(1))
-    name = f"refuse_{uuid.uuid4().hex[:8]}"
-    with service.runtime.engine.begin() as connection:
-        # A data exception (SQLSTATE 22000) on closing this one row, as a CHECK or a bad value
-        # would raise; the quarantine (an UPDATE that leaves it open) still goes through.
-        connection.execute(
-            text(
-                f"CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN "
-                f"IF NEW.conversation_id = '{bad}' AND NEW.status = 'closed' THEN "
-                "RAISE EXCEPTION 'refused by the test' USING ERRCODE = '22000'; END IF; "
-                f"RETURN NEW; END $$ LANGUAGE plpgsql; "
-                f"CREATE TRIGGER {name} BEFORE UPDATE ON conversations "
-                f"FOR EACH ROW EXECUTE FUNCTION {name}()"
-            )
-        )
-    try:
+    # A data exception (SQLSTATE 22000) on closing this one row, as a CHECK or a bad value would
+    # raise; the quarantine (an UPDATE that leaves it open) still goes through.
+    with close_refused(service.runtime.engine, bad):
         sweep(service.runtime, lambda: T0 + minutes(3))
-    finally:
-        with service.runtime.engine.begin() as connection:
-            connection.execute(
-                text(f"DROP TRIGGER {name} ON conversations; DROP FUNCTION {name}()")
-            )
 
     for account in good:
         assert [d["type"] for d in service.decisions(account)] == ["conversation.auto_closed"]

@@ -15,6 +15,7 @@ import random
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import select
@@ -108,6 +109,21 @@ def stored_deadlines(connection: Connection, account_id: str) -> dict[str, datet
     return {row.conversation_id: row.close_due_at for row in rows}
 
 
+def left_for_the_sweep(
+    c: Conversation, *, before: AccountSettings, after: AccountSettings, now: datetime, in_sql: bool
+) -> bool:
+    """Whether a reschedule at `now` leaves the conversation's stored next check for the due
+    scan: in one SQL statement, open, holding a next check, and due by `now` under `after`."""
+    due = next_check(c, after)
+    return (
+        in_sql
+        and c.status is Status.OPEN
+        and next_check(c, before) is not None
+        and due is not None
+        and due <= now
+    )
+
+
 def a_calendar(rng: random.Random) -> BusinessHours | None:
     return None if rng.random() < 0.25 else rng.choice(CALENDARS)
 
@@ -129,20 +145,52 @@ def test_rescheduling_an_account_gives_every_conversation_the_next_check_the_rul
     edges: list[timedelta | None],
     rounds: int,
 ) -> None:
+    """... or, on PostgreSQL, leaves one whose next check has come by the change to the
+    sweep's claim of the scope's due scan, which then finds exactly those the rule makes due."""
     rng = random.Random(20261125)
+    left_total = 0
     for _ in range(rounds):
         account_id = new_id("acct")
         states = [a_conversation(rng, account_id) for _ in range(CONVERSATIONS_PER_ROUND)]
         before, after = settings_of(rng, edges, calendars), settings_of(rng, edges, calendars)
+        now = EPOCH + SPAN * rng.random()
         with engine.begin() as connection:
             conversations.save(
                 connection,
                 {conversations.key_of(c): (c, next_check(c, before)) for c in states},
             )
-            reschedule_account(connection, account_id, after)
+            reschedule_account(connection, account_id, after, now)
             stored = stored_deadlines(connection, account_id)
-        expected = {c.conversation_id: next_check(c, after) for c in states}
-        assert stored == expected, (before, after)
+            claimed = {
+                c.conversation_id
+                for c in conversations.claim_due_at_once(
+                    connection,
+                    conversations.DueScan(account_id, None, now),
+                    after,
+                    (),
+                    now,
+                    limit=1000,
+                ).conversations
+            }
+        in_one_statement = engine.dialect.name == "postgresql" and after.business_hours is None
+        left = partial(
+            left_for_the_sweep, before=before, after=after, now=now, in_sql=in_one_statement
+        )
+
+        expected = {
+            c.conversation_id: next_check(c, before) if left(c) else next_check(c, after)
+            for c in states
+        }
+        assert stored == expected, (before, after, now)
+        due_now = {
+            c.conversation_id
+            for c in states
+            if c.status is Status.OPEN and (due := next_check(c, after)) is not None and due <= now
+        }
+        assert claimed == (due_now if in_one_statement else set()), (before, after, now)
+        left_total += sum(map(left, states))
+    if engine.dialect.name == "postgresql" and calendars(random.Random(0)) is None:
+        assert left_total > 0  # the rounds do reach the case
 
 
 @pytest.mark.parametrize("calendar", [None, CALENDARS[0]], ids=["clock", "business-hours"])
@@ -174,7 +222,7 @@ def test_a_deadline_at_or_after_the_latest_instant_is_none_in_the_store_as_in_th
         after = AccountSettings(inactivity_close_after=close_after, business_hours=calendar)
         with engine.begin() as connection:
             conversations.save(connection, {conversations.key_of(c): (c, None) for c in states})
-            reschedule_account(connection, account_id, after)
+            reschedule_account(connection, account_id, after, EPOCH)
             stored = stored_deadlines(connection, account_id)
         assert stored == {c.conversation_id: close_deadline(c, after) for c in states}
     if calendar is None:
@@ -202,7 +250,7 @@ def test_a_warning_past_the_latest_instant_is_none_in_the_store_as_in_the_rule(
     )
     with engine.begin() as connection:
         conversations.save(connection, {conversations.key_of(state): (state, None)})
-        reschedule_account(connection, account_id, after)
+        reschedule_account(connection, account_id, after, EPOCH)
         stored = stored_deadlines(connection, account_id)
     assert (
         stored == {state.conversation_id: None} == {state.conversation_id: next_check(state, after)}
