@@ -43,17 +43,23 @@ def reschedule_account(
     them in batches (on PostgreSQL without writing their next check first:
     `store.conversations.reschedule_open`). Returns how many conversations were rescheduled.
     """
-    overriding = {
-        line_id: overrides
-        for line_id, overrides in configuration.line_overrides(connection, account_id).items()
-        if overrides_deadlines(overrides)
-    }
+    overriding = _lines_overriding_deadlines(connection, account_id)
     total = _reschedule(connection, account_id, settings, now, except_lines=overriding)
     for line_id, overrides in sorted(overriding.items()):
         if not ignores_account_deadlines(overrides):
             line_settings = effective(settings, overrides)
             total += reschedule_line(connection, account_id, line_id, line_settings, now)
     return total
+
+
+def _lines_overriding_deadlines(connection: Connection, account_id: str) -> dict[str, LineSettings]:
+    """The account's lines that override a deadline setting, with their overrides: an
+    account's change leaves their conversations to each line's effective settings."""
+    return {
+        line_id: overrides
+        for line_id, overrides in configuration.line_overrides(connection, account_id).items()
+        if overrides_deadlines(overrides)
+    }
 
 
 def reschedule_line(
@@ -150,9 +156,8 @@ def close_due(runtime: Runtime, now: datetime) -> SweepBatch:
 
 class _ScanScope(NamedTuple):
     scan: conversations.DueScan
-    settings: AccountSettings | None
-    """Those in force on the scope; None when they give no deadline in SQL (business hours,
-    Never): the change that made them so wrote every conversation of the scope."""
+    settings: AccountSettings
+    """Those in force on the scope now."""
     except_lines: frozenset[str]
 
 
@@ -175,9 +180,8 @@ def _claim_due_at_once(
         if wanted <= 0:
             break
         scope = _scan_scope(connection, scan, runtime.settings.default_account_settings)
-        if scope.settings is None:
-            exhausted.append(scope)
-            continue
+        # Settings that give no deadline in SQL (business hours, Never) claim nothing: the
+        # change that made them so wrote every conversation of the scope, so the scan ends.
         more = conversations.claim_due_at_once(
             connection, scan, scope.settings, scope.except_lines, now, wanted
         )
@@ -198,16 +202,12 @@ def _scan_scope(
     own scope leaves out the lines that override its deadline settings (as
     `reschedule_account` does); a line's takes the line's effective settings."""
     account = configuration.account_settings(connection, {scan.account_id}, default)
-    overrides = configuration.line_overrides(connection, scan.account_id)
     if scan.line_id is None:
-        in_force = account[scan.account_id]
-        leaving_out = frozenset(k for k, v in overrides.items() if overrides_deadlines(v))
-    else:
-        in_force = effective(account[scan.account_id], overrides.get(scan.line_id, LineSettings()))
-        leaving_out = frozenset()
-    if in_force.business_hours is not None or in_force.inactivity_close_after is None:
-        return _ScanScope(scan, None, leaving_out)
-    return _ScanScope(scan, in_force, leaving_out)
+        overriding = _lines_overriding_deadlines(connection, scan.account_id)
+        return _ScanScope(scan, account[scan.account_id], frozenset(overriding))
+    lines = configuration.line_overrides(connection, scan.account_id)
+    in_force = effective(account[scan.account_id], lines.get(scan.line_id, LineSettings()))
+    return _ScanScope(scan, in_force, frozenset())
 
 
 def _end_scans(connection: Connection, ended: list[_ScanScope], now: datetime) -> None:

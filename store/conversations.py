@@ -527,25 +527,21 @@ def claim_due_at_once(
 def end_due_scan(
     connection: Connection,
     scan: DueScan,
-    settings: AccountSettings | None,
+    settings: AccountSettings,
     except_lines: Collection[str],
     now: datetime,
 ) -> None:
-    """Delete the scan unless a change made it again since (`since`), and, with `settings`,
-    unless an open conversation of its scope is still due by them: one that another sweep's
-    transaction claimed still reads as open here until that one commits, so the scan outlives
-    a sweep that fails. Without `settings` (they no longer give a deadline in SQL: the change
-    that made them so wrote every conversation of the scope), it goes."""
+    """Delete the scan unless a change made it again since (`since`), and unless an open
+    conversation of its scope is still due by `settings`: one that another sweep's transaction
+    claimed still reads as open here until that one commits, so the scan outlives a sweep that
+    fails. Settings that give no deadline in SQL (business hours, Never) end it: the change
+    that made them so wrote every conversation of the scope."""
     statement = delete(due_scans).where(
         due_scans.c.account_id == scan.account_id,
         due_scans.c.line_id == (scan.line_id or ACCOUNT_SCOPE),
         due_scans.c.since == scan.since,
     )
-    where = (
-        None
-        if settings is None
-        else _due_at_once(scan.account_id, scan.line_id, settings, except_lines, now)
-    )
+    where = _due_at_once(scan.account_id, scan.line_id, settings, except_lines, now)
     if where is not None and connection.dialect.name == "postgresql":
         statement = statement.where(~select(table.c.account_id).where(*where).exists())
     connection.execute(statement)
