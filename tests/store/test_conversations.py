@@ -177,6 +177,36 @@ def test_save_can_clear_a_deadline_and_optional_fields(engine: Engine) -> None:
         assert conversations.get(connection, account, "c1") == (an_open(account, "c1"), None)
 
 
+ODD_IDS = ['quote"d', "back\\slash", "ünï 中文 🙂", "[1, 2]", "null", "7"]
+"""Ids that JSON must escape or could read as something other than a string."""
+
+
+@pytest.mark.parametrize("odd", ODD_IDS)
+def test_lock_finds_conversations_whatever_characters_their_ids_hold(
+    engine: Engine, odd: str
+) -> None:
+    account = new_id(f"acct {odd}")
+    with engine.begin() as connection:
+        conversations.create_missing(
+            connection,
+            [
+                parsed("conversation.opened", account, f"c-{odd}", T0, contact_id=odd),
+                parsed("conversation.opened", account, odd, T0, contact_id="k", line_id=odd),
+            ],
+        )
+    with engine.begin() as connection:
+        by_key = conversations.lock(connection, {(account, f"c-{odd}")})
+        by_contact = conversations.lock(connection, set(), {(account, "k", odd)})
+        named_both_ways = conversations.lock(
+            connection, {(account, f"c-{odd}")}, {(account, odd, "line-1")}
+        )
+
+    assert set(by_key) == {(account, f"c-{odd}")}
+    assert by_key[(account, f"c-{odd}")].contact_id == odd
+    assert set(by_contact) == {(account, odd)}
+    assert set(named_both_ways) == {(account, f"c-{odd}")}
+
+
 def test_the_same_conversation_id_in_two_accounts_is_two_conversations(engine: Engine) -> None:
     alice, bob = new_id("alice"), new_id("bob")
     with engine.begin() as connection:

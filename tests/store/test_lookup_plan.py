@@ -20,7 +20,7 @@ from store.configuration import agent_states
 from store.conversations import lock
 from store.db import make_engine
 from store.migrate import upgrade
-from tests.store.plans import plan_nodes, statements
+from tests.store.plans import plan, plan_nodes, statements
 
 ROWS = 20_000
 """Conversations of one account: a table the planner would rather scan than probe 100 times."""
@@ -169,3 +169,28 @@ def test_the_agents_a_batch_names_are_probed_by_key_among_many(engine: Engine) -
     assert set(found) == wanted
     assert ("agents", "") not in {(relation, index) for _, relation, index in nodes}, nodes
     assert ("Index Scan", "agents", "agents_pkey") in nodes, nodes
+
+
+def test_on_sqlite_a_batch_is_one_statement_probing_both_indexes(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO conversations (account_id, conversation_id, contact_id, line_id, "
+                "status, last_activity_at, assignee_bot) "
+                "VALUES ('acct', ?, ?, 'l1', 'open', '2026-03-01 10:00:00.000000', 0)",
+                [(f"c{n}", f"k{n}") for n in range(1, ROWS + 1)],
+            )
+        with engine.connect() as connection:
+            found, sent = locked_in_a_batch(connection, range(1, 201))
+            [(statement, params)] = sent[1:]  # after the BEGIN IMMEDIATE
+            detail = plan(connection, statement, params)
+    finally:
+        engine.dispose()
+
+    assert found == {f"c{n}" for n in range(1, 201)}
+    assert "SCAN c" not in detail, detail
+    assert "SEARCH c USING INDEX sqlite_autoindex_conversations_1" in detail, detail
+    assert "SEARCH c USING INDEX ix_conversations_contact_line" in detail, detail
