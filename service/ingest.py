@@ -17,13 +17,14 @@ from sqlalchemy.engine import Connection
 from events.decisions import AutoClosed, ContactRouted
 from events.models import Event
 from events.parsing import InvalidEvent, ReasonCode, parse_event, refuse
-from policies.batch import Decided, decide
+from policies.batch import Decided, Loaded, decide
 from policies.clock import from_the_future
 from policies.conversation import apply_event
 from service import logs
 from service.deadlines import reschedule_account, reschedule_line
 from service.runtime import Runtime
 from store import batch, configuration, conversations, idempotency, outbox
+from store.db import READ_ONLY, another_writer_holds_the_turn
 
 
 @dataclass
@@ -34,6 +35,8 @@ class IngestResult:
     decisions: list[AutoClosed | ContactRouted] = field(default_factory=list)
     applied_types: list[str] = field(default_factory=list)
     dead_letter_reasons: list[ReasonCode] = field(default_factory=list)
+    decided_ahead: bool = False
+    """The decisions were made before the transaction (SQLite's `decide_ahead`) and held."""
 
 
 def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
@@ -43,9 +46,10 @@ def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
     At most `max_events_per_message` events are applied; the rest are dead-lettered.
     """
     valid, invalid = parse(payload, runtime, now)
+    guess = decide_ahead(valid, runtime, now)
     with runtime.engine.begin() as connection:
         fresh = claim_fresh(connection, valid, now)
-        decided = apply_events(connection, fresh, runtime, now)
+        decided, guessed = apply_events(connection, fresh, runtime, now, guess)
         relayed = save_outcome(connection, invalid, decided, now)
     for error in invalid:
         logs.dead_letter(error.reason, error.account_id, error.event_id, error.code)
@@ -57,20 +61,78 @@ def ingest(payload: object, runtime: Runtime, now: datetime) -> IngestResult:
         decisions=relayed,
         applied_types=[event.type for event in fresh],
         dead_letter_reasons=[error.code for error in invalid],
+        decided_ahead=guessed,
     )
 
 
 def apply_events(
-    connection: Connection, events: list[Event], runtime: Runtime, now: datetime
-) -> list[AutoClosed | ContactRouted]:
+    connection: Connection,
+    events: list[Event],
+    runtime: Runtime,
+    now: datetime,
+    guess: Guess | None = None,
+) -> tuple[list[AutoClosed | ContactRouted], bool]:
     """Apply fresh (never applied) events: one read phase, pure decisions, one write phase.
-    Returns the decisions they caused."""
+    Returns the decisions they caused, and whether `guess` held (its decisions were used)."""
     loaded = batch.load(connection, events, runtime.settings.default_account_settings)
-    # apply_event is looked up here, at call time: tests/service/test_deliveries.py replaces
-    # it in this module to play a bug that one event's content triggers.
-    decided = decide(loaded, events, now, apply=apply_event)
+    if guess is not None and guess.holds(events, loaded):
+        decided, held = guess.decided, True
+    else:
+        # apply_event is looked up here, at call time: tests/service/test_deliveries.py
+        # replaces it in this module to play a bug that one event's content triggers.
+        decided, held = decide(loaded, events, now, apply=apply_event), False
     save(connection, decided, now)
-    return decided.decisions
+    return decided.decisions, held
+
+
+@dataclass(frozen=True)
+class Guess:
+    """A batch decided from a snapshot, before its transaction: the events it took as fresh,
+    what it loaded, and what it decided."""
+
+    fresh: list[Event]
+    loaded: Loaded
+    decided: Decided
+
+    def holds(self, fresh: list[Event], loaded: Loaded) -> bool:
+        """Whether the transaction found the same fresh events and loaded the same state:
+        `decide` is a pure function of both (and `now`, the same), so the guess's decisions
+        are then exactly the ones it would make."""
+        return (
+            len(fresh) == len(self.fresh)
+            and all(a is b for a, b in zip(fresh, self.fresh, strict=True))
+            and loaded == self.loaded
+        )
+
+
+def decide_ahead(events: list[Event], runtime: Runtime, now: datetime) -> Guess | None:
+    """SQLite: read and decide the batch in a snapshot, outside the write lock.
+
+    SQLite writes one transaction at a time, and every worker waits for its turn: a batch's
+    pure decisions, made inside it, were a fifth of the turn. Only when another writer holds
+    the turn (this worker would wait anyway) they are made here, from a snapshot and without
+    the lock, then checked inside the transaction (`Guess.holds`: its claim and its load find
+    what the snapshot found) and used only if so; otherwise the transaction decides again, as
+    without a guess. With the turn free a guess would only add a read: none is made. A batch
+    whose load would write (a conversation seen for the first time) fails its read-only
+    snapshot and gets no guess; so does one whose decisions fail (the transaction then meets
+    the failure itself). PostgreSQL locks rows and writes batches side by side: no guess.
+    """
+    if not events or not another_writer_holds_the_turn(runtime.engine):
+        return None
+    first_of_key = _first_of_each_key(events)
+    default = runtime.settings.default_account_settings
+    try:
+        snapshot = runtime.engine.connect().execution_options(**{READ_ONLY: True})
+        with snapshot as connection, connection.begin():
+            applied = idempotency.applied_already(
+                connection, {key: e.occurred_at for key, e in first_of_key.items()}
+            )
+            fresh = [e for key, e in first_of_key.items() if key not in applied]
+            loaded = batch.load(connection, fresh, default)
+        return Guess(fresh, loaded, decide(loaded, fresh, now, apply=apply_event))
+    except Exception:  # a guess that fails is no guess: the transaction decides, or fails
+        return None
 
 
 def parse(
@@ -84,12 +146,17 @@ def parse(
 
 def claim_fresh(connection: Connection, events: list[Event], now: datetime) -> list[Event]:
     """The events never applied before (the first of each event id), claimed as applied."""
-    first_of_key: dict[tuple[str, str], Event] = {}
-    for event in events:
-        first_of_key.setdefault((event.account_id, event.event_id), event)
+    first_of_key = _first_of_each_key(events)
     occurred = {key: event.occurred_at for key, event in first_of_key.items()}
     fresh_keys = idempotency.claim(connection, occurred, now)
     return [event for key, event in first_of_key.items() if key in fresh_keys]
+
+
+def _first_of_each_key(events: list[Event]) -> dict[tuple[str, str], Event]:
+    first_of_key: dict[tuple[str, str], Event] = {}
+    for event in events:
+        first_of_key.setdefault((event.account_id, event.event_id), event)
+    return first_of_key
 
 
 def save(connection: Connection, decided: Decided, now: datetime) -> None:

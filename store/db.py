@@ -8,6 +8,7 @@ import json
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -181,6 +182,8 @@ def _ping_after_rest(engine: Engine, seconds: float) -> None:
 def _configure_sqlite(engine: Engine) -> None:
     path = _database_file(engine.url.database)
     turns = WriterTurns(path + "-writer") if path else None
+    if turns is not None:
+        _TURNS[engine] = turns
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -193,6 +196,16 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
+        # `query_only` is the connection's until set again: a snapshot turns it on, a writer off.
+        if connection.get_execution_options().get(READ_ONLY, False):
+            if not connection.info.get(READ_ONLY):
+                connection.exec_driver_sql("PRAGMA query_only = ON")
+                connection.info[READ_ONLY] = True
+            connection.exec_driver_sql("BEGIN")  # a snapshot: no write lock, no turn
+            return
+        if connection.info.get(READ_ONLY):
+            connection.exec_driver_sql("PRAGMA query_only = OFF")
+            connection.info[READ_ONLY] = False
         if turns is None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
             return
@@ -208,6 +221,23 @@ def _configure_sqlite(engine: Engine) -> None:
         # then finds the lock a commit away at most, which SQLite's own wait (1 ms first) covers.
         event.listen(engine, "commit", lambda _connection: turns.done())
         event.listen(engine, "rollback", lambda _connection: turns.done())
+
+
+_TURNS: weakref.WeakKeyDictionary[Engine, WriterTurns] = weakref.WeakKeyDictionary()
+
+
+def another_writer_holds_the_turn(engine: Engine) -> bool:
+    """SQLite: whether a writer of this engine's database would now wait for another's turn (a
+    glance: it may change at once). False for a database without turns (PostgreSQL, memory)."""
+    turns = _TURNS.get(engine)
+    return turns is not None and turns.taken()
+
+
+READ_ONLY = "convlife_read_only"
+"""SQLite: the execution option of a connection that only reads (`engine.connect()
+.execution_options(**{READ_ONLY: True})`): its transactions are a WAL snapshot taken without
+the write lock or a writer's turn, and any write in them fails at once (`PRAGMA query_only`)
+instead of waiting for the lock."""
 
 
 def _database_file(name: str | None) -> str | None:
@@ -270,6 +300,25 @@ class WriterTurns:
                     return
                 time.sleep(self.NAP)
         self._holder.depth = 1
+
+    def taken(self) -> bool:
+        """Whether another thread or process holds the turn now (tried without waiting)."""
+        if getattr(self._holder, "depth", 0):
+            return False  # this thread's own
+        if not self._threads.acquire(blocking=False):
+            return True
+        try:
+            fd = self._file()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        except OSError:
+            return False  # no turn file: no turns
+        finally:
+            self._threads.release()
 
     def done(self) -> None:
         depth = getattr(self._holder, "depth", 0)

@@ -12,6 +12,7 @@ drops a whole day instead of deleting its rows. SQLite has the same table, unpar
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -63,6 +64,27 @@ def claim(
         returning=[processed_events.c.account_id, processed_events.c.event_id],
     )
     return {(row.account_id, row.event_id) for row in inserted}
+
+
+def applied_already(connection: Connection, occurred: Mapping[EventKey, datetime]) -> set[EventKey]:
+    """Of these keys, those already recorded as applied: a read, claiming nothing (SQLite: the
+    ingest's guess made before its write turn, which `claim` confirms or refutes)."""
+    if connection.dialect.name != "sqlite":
+        raise NotImplementedError("applied_already reads SQLite's table only")
+    keys = [
+        [account_id, event_id, occurred_at.astimezone(UTC).date().isoformat()]
+        for (account_id, event_id), occurred_at in occurred.items()
+    ]
+    found = connection.execute(_APPLIED_ALREADY, {"keys": json.dumps(keys)})
+    return {(account_id, event_id) for account_id, event_id in found}
+
+
+# Each key probes the primary key (CROSS JOIN keeps the keys the outer loop).
+_APPLIED_ALREADY = text(
+    "SELECT p.account_id, p.event_id FROM json_each(:keys) AS k"
+    " CROSS JOIN processed_events AS p ON p.account_id = k.value ->> 0"
+    " AND p.event_id = k.value ->> 1 AND p.occurred_on = k.value ->> 2"
+)
 
 
 def forget_before(connection: Connection, before: datetime, limit: int) -> int:

@@ -1,4 +1,6 @@
-"""A SQLite engine keeps its connections: a commit is not a WAL checkpoint.
+"""A SQLite engine keeps its connections: a commit is not a WAL checkpoint. A connection may
+be made read-only (a snapshot without the write lock) and its pooled connection writes again
+for the next writer.
 
 Closing the last connection to a WAL database checkpoints it and removes the WAL file. With a
 connection per transaction every commit paid for that checkpoint (a sixth of a sweep's CPU per
@@ -10,9 +12,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
-from store.db import make_engine
+from store.db import READ_ONLY, make_engine
 
 
 def test_the_wal_outlives_a_committed_transaction(tmp_path: Path) -> None:
@@ -67,3 +71,23 @@ def test_a_memory_database_is_one_per_thread_as_before() -> None:
     with engine.connect() as connection:  # the same thread: the same database
         assert connection.execute(text("SELECT count(*) FROM t")).scalar_one() == 1
     engine.dispose()
+
+
+def test_a_read_only_connection_refuses_a_write_at_once_and_its_next_writer_writes(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'convlife.db'}", pool_size=1)  # one, reused
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE t (x TEXT)")
+        with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+            with connection.begin():
+                assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+            with pytest.raises(OperationalError, match="readonly"), connection.begin():
+                connection.exec_driver_sql("INSERT INTO t VALUES ('a')")
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO t VALUES ('b')")
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT x FROM t").all() == [("b",)]
+    finally:
+        engine.dispose()

@@ -148,3 +148,26 @@ def test_the_turn_file_sits_beside_the_database_file(
 ) -> None:
     engine = make_engine(url.format(dir=tmp_path))
     assert _database_file(engine.url.database) == (file.format(dir=tmp_path) if file else None)
+
+
+def test_a_glance_tells_whether_another_writer_holds_the_turn(turn_file: str) -> None:
+    turns = WriterTurns(turn_file)
+    assert turns.taken() is False  # free
+    other_process = os.open(turn_file, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(other_process, fcntl.LOCK_EX)
+    try:
+        assert turns.taken() is True  # held elsewhere
+    finally:
+        os.close(other_process)
+    turns.wait()
+    try:
+        assert turns.taken() is False  # this thread's own turn
+        seen: list[bool] = []
+        other_thread = threading.Thread(target=lambda: seen.append(turns.taken()))
+        other_thread.start()
+        other_thread.join(5)
+        assert seen == [True]  # held by another thread of the process
+    finally:
+        turns.done()
+    assert turns.taken() is False  # a glance takes nothing
+    assert taken(turn_file) is False
