@@ -7,7 +7,6 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-import orjson
 from sqlalchemy import (
     ColumnElement,
     Interval,
@@ -33,7 +32,7 @@ from events.models import LATEST, ConversationEvent
 from policies.conversation import new_conversation
 from policies.state import INACTIVITY, AccountSettings, ClosedBy, Conversation, Status
 from store import sqlite_writes
-from store.db import UTCDateTime, bulk_insert, each_key, rows_json, rows_param
+from store.db import UTCDateTime, bulk_insert, each_key, keys_json, rows_json, rows_param
 from store.tables import conversations as table
 from store.tables import due_scans
 
@@ -84,7 +83,7 @@ def lock(
     # write lock already. A row named by both lists comes twice and is kept once.
     result = connection.execute(
         _SQLITE_BY_KEY_OR_CONTACT,
-        {"keys": _json_list(keys), "pairs": _json_list(contact_lines)},
+        {"keys": keys_json(keys), "pairs": keys_json(contact_lines)},
     )
     return {key_of(conversation): conversation for conversation in _whole_rows(result)}
 
@@ -174,10 +173,6 @@ _SQLITE_BY_KEY_OR_CONTACT = text(
     " CROSS JOIN conversations AS c ON c.account_id = p.value ->> 0"
     " AND c.contact_id = p.value ->> 1 AND c.line_id = p.value ->> 2"
 ).columns(*table.c)
-
-
-def _json_list(keys: Iterable[tuple[str, ...]]) -> str:
-    return orjson.dumps(list(keys)).decode()
 
 
 def _json_keys(columns: list[Any], keys: Iterable[tuple[str, ...]]) -> str:

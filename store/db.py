@@ -387,6 +387,16 @@ def each_key(keys: TableValuedAlias, lookup: Select[Any], name: str) -> Select[A
     return select(found).select_from(keys).join(found, true())
 
 
+def keys_json(keys: Iterable[Sequence[str]]) -> str:
+    """Keys (tuples of text) as one JSON array of arrays: SQLite's `json_each(:keys)`, each key
+    read back with `value ->> 0`, `value ->> 1`, … (orjson, as `rows_json`)."""
+    listed = [list(key) for key in keys]
+    try:
+        return orjson.dumps(listed).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(listed, separators=(",", ":"))
+
+
 def rows_json(rows: Iterable[Mapping[str, Any]]) -> str:
     """Rows (dicts keyed by column name) as the JSON `rows_param` reads."""
     # A batch's rows share values (the claim time, `decided_at`): each is converted once.

@@ -12,7 +12,6 @@ drops a whole day instead of deleting its rows. SQLite has the same table, unpar
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from sqlalchemy import column, delete, select, table, text, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import TableClause
 
-from store.db import UTCDateTime, bulk_insert
+from store.db import UTCDateTime, bulk_insert, keys_json
 from store.tables import processed_events
 
 EventKey = tuple[str, str]
@@ -72,10 +71,10 @@ def applied_already(connection: Connection, occurred: Mapping[EventKey, datetime
     if connection.dialect.name != "sqlite":
         raise NotImplementedError("applied_already reads SQLite's table only")
     keys = [
-        [account_id, event_id, occurred_at.astimezone(UTC).date().isoformat()]
+        (account_id, event_id, occurred_at.astimezone(UTC).date().isoformat())
         for (account_id, event_id), occurred_at in occurred.items()
     ]
-    found = connection.execute(_APPLIED_ALREADY, {"keys": json.dumps(keys)})
+    found = connection.execute(_APPLIED_ALREADY, {"keys": keys_json(keys)})
     return {(account_id, event_id) for account_id, event_id in found}
 
 
