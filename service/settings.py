@@ -84,7 +84,15 @@ class Settings(BaseSettings):
     sweep_interval: Seconds = Field(
         default=0.5, gt=0, description="Seconds between beat's sweeps for due conversations."
     )
-    sweep_batch_size: int = Field(default=500, ge=1, description="Conversations closed per txn.")
+    sweep_batch_size: int = Field(
+        default=500, ge=1, description="Conversations closed per txn (a sweep's first batch)."
+    )
+    sweep_batch_growth: int = Field(
+        default=4,
+        ge=1,
+        description="While a sweep's batches come back full (a backlog), each next one is twice "
+        "as large, up to this many times sweep_batch_size. 1: never.",
+    )
     sweep_time_budget: Seconds = Field(
         default=5.0, gt=0, description="Seconds one sweep task may keep closing batches."
     )

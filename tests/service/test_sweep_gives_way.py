@@ -98,7 +98,7 @@ def test_a_broker_that_cannot_say_how_many_wait_changes_nothing_and_is_asked_onc
 
     sweep(service, broker_away, shared=True)
     assert service.count_decisions(seven_due) == 7
-    assert len(looks) == 1  # three full batches, one look: each costs seconds with it away
+    assert len(looks) == 1  # batches of 3 and 6, one look: each costs seconds with it away
 
 
 def test_giving_way_can_be_turned_off(service: Service, seven_due: str) -> None:
