@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Boolean, Column, Integer, Interval, MetaData, String, Table, text
+from sqlalchemy import Boolean, Column, Integer, Interval, MetaData, String, Table, event, text
 
 from store import sqlite_writes
 from store.db import UTCDateTime, bulk_insert, make_engine
@@ -82,6 +82,47 @@ def test_returning_pages_within_the_parameter_limit_and_skips_conflicts(
         )
     assert sorted(row.id for row in returned) == ["c-2", "c-3", "c-4"]
     assert len(raw(engine, "c-")) == 5
+
+
+def test_returning_inserts_of_any_size_use_a_dozen_statement_texts(engine: Any) -> None:
+    """The driver keeps every statement text it prepared, and a prepared multi-row VALUES
+    holds memory in proportion to its rows: a text per batch size grew each worker by tens of
+    MB. Batches of 1 to 300 rows go in pages of powers of two: 9 texts (1, 2, 4, …, 256)."""
+    texts: set[str] = set()
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("INSERT"):
+            texts.add(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    stored = 0
+    with engine.begin() as connection:
+        for size in range(1, 301):
+            batch = [{"id": f"e-{size}-{i}", "count": i} for i in range(size)]
+            returned = bulk_insert(
+                connection,
+                sample,
+                batch,
+                key=["id"],
+                on_conflict="nothing",
+                returning=[sample.c.id],
+            )
+            assert [row.id for row in returned] == [row["id"] for row in batch]  # in order
+            stored += size
+    assert len(texts) == 9
+    assert len(raw(engine, "e-")) == stored
+
+
+@pytest.mark.parametrize("count", [0, 1, 5, 500, 2000, 4096, 10_000])
+def test_pages_are_powers_of_two_that_cover_the_rows_in_order(count: int) -> None:
+    pages = list(sqlite_writes.pages(count, most=4680))
+    assert sum(size for _start, size in pages) == count
+    assert [start for start, _size in pages] == [
+        sum(s for _, s in pages[:i]) for i in range(len(pages))
+    ]
+    assert all(size & (size - 1) == 0 and size <= 4096 for _start, size in pages)
+    if count <= 4096:
+        assert len(pages) == count.bit_count()  # one statement per set bit
 
 
 def test_an_upsert_overwrites_every_column_but_the_key(engine: Any) -> None:
