@@ -12,7 +12,6 @@ Celery no-op rate by the caller (bench/__main__.py).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import uuid
@@ -20,6 +19,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from redis import Redis
 from sqlalchemy import create_engine, text
 
@@ -180,7 +180,7 @@ def inbound_routed(redis: Redis, pid: int, n: int) -> dict[str, Any]:
         for _stream, entries in redis.xread({DECISIONS_STREAM: after}, block=500) or []:
             for entry_id, fields in entries:
                 after = entry_id.decode()
-                decision = json.loads(fields[b"data"])
+                decision = orjson.loads(fields[b"data"])
                 event_id = decision.get("inbound_event_id")
                 if decision["type"] != "contact.routed" or event_id not in expected:
                     continue
@@ -299,7 +299,7 @@ def sustained_closes(
         for _stream, entries in redis.xread({DECISIONS_STREAM: after}, block=500) or []:
             for entry_id, fields in entries:
                 after = entry_id.decode()
-                decision = json.loads(fields[b"data"])
+                decision = orjson.loads(fields[b"data"])
                 conversation = decision.get("conversation_id")
                 if decision["type"] != "conversation.auto_closed" or conversation not in targets:
                     continue
@@ -310,7 +310,7 @@ def sustained_closes(
     time.sleep(1)  # a duplicate relayed late would show up in the stream count too
     for _stream, entries in redis.xread({DECISIONS_STREAM: after}) or []:
         for _entry_id, fields in entries:
-            decision = json.loads(fields[b"data"])
+            decision = orjson.loads(fields[b"data"])
             if decision["type"] == "conversation.auto_closed":
                 on_stream[decision.get("conversation_id")] += 1
     rss_after = rss_bytes(pid)

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from redis import Redis
 from sqlalchemy import create_engine, func, select, text
 
@@ -259,7 +260,7 @@ def close_lag(stage: Stage, open_count: int, due: int, window: float) -> dict[st
         for _stream, entries in redis.xread({DECISIONS_STREAM: last_id}, block=500) or []:
             for entry_id, fields in entries:
                 last_id = entry_id.decode()
-                decision = json.loads(fields[b"data"])
+                decision = orjson.loads(fields[b"data"])
                 conversation = decision.get("conversation_id")
                 if decision["type"] == "conversation.auto_closed" and conversation in targets:
                     on_stream = int(last_id.split("-")[0]) / 1000
@@ -369,7 +370,7 @@ def burst(stage: Stage, size: int) -> dict[str, Any]:
         for _stream, entries in redis.xread({DECISIONS_STREAM: last_id}, block=wait_ms) or []:
             for entry_id, fields in entries:
                 last_id = entry_id.decode()
-                decision = json.loads(fields[b"data"])
+                decision = orjson.loads(fields[b"data"])
                 on_stream = int(last_id.split("-")[0]) / 1000
                 if decision["type"] == "contact.routed" and decision["inbound_event_id"] in sent:
                     lags.append(on_stream - sent[decision["inbound_event_id"]])
