@@ -24,6 +24,7 @@ from service import counters, logs
 from service.runtime import Runtime
 from store import configuration, conversations, outbox
 from store.conversations import ConversationKey, key_of
+from store.db import checkpoint_outside_the_turn, keeping_the_turn
 
 log = logging.getLogger("convlife.sweep")
 
@@ -368,22 +369,25 @@ def _sweep(
     closed = 0
     size = settings.sweep_batch_size
     while True:
-        batch = close_due(runtime, clock(), size)
+        with keeping_the_turn(runtime.engine):  # SQLite: the batch's turn, kept for its relay
+            batch = close_due(runtime, clock(), size)
+            if batch.decisions or batch.quarantined:
+                outbox.relay(
+                    runtime.engine,
+                    runtime.redis,
+                    clock(),
+                    made=batch.decisions,
+                    with_dead_letters=batch.quarantined > 0,
+                )
         closed += sum(isinstance(decision, AutoClosed) for decision in batch.decisions)
         if batch.decisions or batch.quarantined:
-            outbox.relay(
-                runtime.engine,
-                runtime.redis,
-                clock(),
-                made=batch.decisions,
-                with_dead_letters=batch.quarantined > 0,
-            )
             _best_effort(partial(counters.record, runtime.redis, made=batch.decisions))
             logs.decisions(batch.decisions)
         if batch.quarantined:
             _best_effort(
                 partial(counters.record_sweep, runtime.redis, quarantined=batch.quarantined)
             )
+        checkpoint_outside_the_turn(runtime.engine)
         if batch.claimed < size or not time_left():
             return closed
         size = next_batch_size(size, settings.sweep_batch_size, settings.sweep_batch_growth)

@@ -33,6 +33,7 @@ from service.failures import (
 )
 from service.runtime import Runtime
 from store import outbox
+from store.db import checkpoint_outside_the_turn, keeping_the_turn
 
 log = logging.getLogger("convlife.worker")
 
@@ -80,11 +81,13 @@ def handle(
 ) -> Outcome:
     """Apply one message's payload; `attempt` is how many times it was retried before (for
     the backoff), `own_failures` how many of those were for the event's own reasons."""
-    try:
-        result = ingest.ingest(payload, runtime, now)
-    except Exception as error:
-        return _failed(payload, error, runtime, now, (attempt, own_failures), rng)
-    _after_commit(runtime, result, now)
+    with keeping_the_turn(runtime.engine):  # SQLite: the batch's turn, kept for its relay
+        try:
+            result = ingest.ingest(payload, runtime, now)
+        except Exception as error:
+            return _failed(payload, error, runtime, now, (attempt, own_failures), rng)
+        _after_commit(runtime, result, now)
+    _best_effort_checkpoint(runtime)
     runtime.first_statistics.after_ingest(runtime.engine)
     return Applied(result)
 
@@ -179,6 +182,15 @@ def _relay(
         )
     except Exception as error:
         log.warning("relay left to the periodic relay: %s", first_line(error))
+
+
+def _best_effort_checkpoint(runtime: Runtime) -> None:
+    """The batch is committed: a checkpoint that fails is only logged (the next one, or
+    SQLite's own at its backstop, copies the WAL)."""
+    try:
+        checkpoint_outside_the_turn(runtime.engine)
+    except Exception as error:
+        log.warning("checkpoint left for later: %s", first_line(error))
 
 
 def _best_effort(
