@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -183,3 +185,16 @@ def close_refused(engine: Engine, conversation_id: str) -> Iterator[None]:
             connection.execute(
                 text(f"DROP TRIGGER {name} ON conversations; DROP FUNCTION {name}()")
             )
+
+
+def turn_taken(path: str) -> bool:
+    """Whether some SQLite writer holds the write turn of `path` (the `<database>-writer`
+    file), tried from an open file of our own, as another process would."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

@@ -5,8 +5,6 @@ which passes it on as every writer does. Checkpoints run after the unit of work,
 
 from __future__ import annotations
 
-import fcntl
-import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ from store.db import (
     keeping_the_turn,
     make_engine,
 )
+from tests.support import turn_taken
 
 
 @pytest.fixture
@@ -35,15 +34,7 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 def held_elsewhere(engine: Engine) -> bool:
     """Whether a writer holds the turn, as another process would find it."""
-    path = str(engine.url.database) + "-writer"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return turn_taken(f"{engine.url.database}-writer")
 
 
 def write(engine: Engine, rows: int = 1) -> None:

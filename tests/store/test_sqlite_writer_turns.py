@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from store.db import WriterTurns, _database_file, make_engine
+from tests.support import turn_taken
 
 
 @pytest.fixture
@@ -20,16 +21,7 @@ def turn_file(tmp_path: Path) -> str:
     return str(tmp_path / "convlife.db-writer")
 
 
-def taken(path: str) -> bool:
-    """Whether some writer holds the turn (tried from an open file of our own)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+taken = turn_taken
 
 
 @pytest.fixture
