@@ -249,8 +249,9 @@ def keeping_the_turn(engine: Engine) -> Iterator[None]:
     Without it, the relay asked for the turn again right after the batch's commit, and waited
     for the whole batch of the other worker process (~35 ms of 500 routed inbound) with nothing
     to do: the parsing and deciding of its next message, which could have run meanwhile, came
-    only after, while the turn sat free. The kept turn costs the batch's COMMIT (and the WAL
-    checkpoint it may run) inside the turn. PostgreSQL has no turns: nothing changes there."""
+    only after, while the turn sat free. The kept turn puts the batch's COMMIT inside the turn;
+    the WAL checkpoint SQLite ran in it moved out (`checkpoint_outside_the_turn`). PostgreSQL
+    has no turns: nothing changes there."""
     turns = _TURNS.get(engine)
     if turns is None:
         yield
