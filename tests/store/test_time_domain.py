@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 
 from policies.state import Conversation, Status
 from store import conversations
-from store.db import rows_json
+from store.db import UTCDateTime, rows_json
 from tests.support import new_id, utc
 
 T0 = utc("2026-03-01T10:00:00")
@@ -64,3 +66,61 @@ def test_a_conversation_saved_with_offsets_reads_back_the_same_instants_in_utc(
         T0 + timedelta(hours=1),
     )
     assert stored.last_activity_at.tzinfo is UTC
+
+
+def _sqlite_processors() -> tuple[Any, Any]:
+    dialect = sqlite.dialect()
+    column_type = UTCDateTime().dialect_impl(dialect)
+    return column_type.bind_processor(dialect), column_type.result_processor(dialect, None)
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        datetime(2026, 3, 1, 15, 0, 7, 42, tzinfo=PLUS_FIVE),
+        datetime(2026, 3, 1, 10, 0, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_sqlite_stores_each_datetime_as_sqlalchemys_naive_utc_text_and_reads_it_back_aware(
+    instant: datetime,
+) -> None:
+    """The text is SQLAlchemy's own SQLite storage format (rows written before and after read
+    alike), always with microseconds; reading it gives the same instant, in UTC."""
+    bind, parse = _sqlite_processors()
+    naive_utc = instant.astimezone(UTC).replace(tzinfo=None)
+    sqlalchemys = sqlite.DATETIME().bind_processor(sqlite.dialect())(naive_utc)
+
+    stored = bind(instant)
+
+    assert stored == sqlalchemys
+    assert len(stored) == 26
+    back = parse(stored)
+    assert back == instant
+    assert back.tzinfo is UTC
+
+
+def test_sqlite_refuses_a_naive_datetime_and_passes_null_through() -> None:
+    bind, parse = _sqlite_processors()
+    with pytest.raises(ValueError, match="naive datetime"):
+        bind(datetime(2026, 3, 1))
+    assert bind(None) is None
+    assert parse(None) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-01 10:00:00", T0),  # no microseconds: SQLite's own datetime() writes this
+        ("2026-03-01 15:00:00.000000+05:00", T0),  # an offset, as a hand-written row may have
+        ("2026-03-01T10:00:00Z", T0),
+    ],
+)
+def test_sqlite_reads_stored_text_it_did_not_write_itself_as_the_same_utc_instant(
+    text: str, expected: datetime
+) -> None:
+    _bind, parse = _sqlite_processors()
+    back = parse(text)
+    assert back == expected
+    assert back.tzinfo is UTC
