@@ -29,7 +29,6 @@ open of the period instead.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from events.models import (
@@ -39,7 +38,7 @@ from events.models import (
     ConversationOpened,
     ConversationTransferred,
 )
-from policies.state import ClosedBy, Conversation, Status
+from policies.state import ClosedBy, Conversation, Status, changed
 
 
 def new_conversation(event: ConversationEvent) -> Conversation:
@@ -59,7 +58,7 @@ def touch(conversation: Conversation, at: datetime) -> Conversation:
     period, which has not been warned about yet."""
     if at <= conversation.last_activity_at:
         return conversation
-    return replace(conversation, last_activity_at=at, close_warned_at=None)
+    return changed(conversation, last_activity_at=at, close_warned_at=None)
 
 
 def is_activity(event: ConversationEvent) -> bool:
@@ -76,7 +75,7 @@ def apply_event(conversation: Conversation | None, event: ConversationEvent) -> 
     at = event.occurred_at
     if isinstance(event, ConversationOpened):
         if state.status_changed_at is None or at > state.status_changed_at:
-            state = replace(
+            state = changed(
                 _replaced_by_open(state, at),
                 status=Status.OPEN,
                 status_changed_at=at,
@@ -92,7 +91,7 @@ def apply_event(conversation: Conversation | None, event: ConversationEvent) -> 
     elif isinstance(event, ConversationTransferred):
         state = _assign(state, at, event.agent_id, event.group_id, bot=False)
     elif isinstance(event, ConversationClosed) and _close_wins(state, event):
-        state = replace(
+        state = changed(
             closed(
                 _forget_previous(state),
                 at=at,
@@ -122,7 +121,7 @@ def closed(
     `status_changed_at` is left to the caller: an agent's close sets it to the close's time,
     the sweep's automatic close keeps the open that started the idle period (see the module).
     """
-    return replace(
+    return changed(
         conversation,
         status=Status.CLOSED,
         closed_at=at,
@@ -149,8 +148,8 @@ def _replaced_by_open(state: Conversation, at: datetime) -> Conversation:
         # An open, or an automatic close the new open predates (as if the open had come first).
         if state.status_changed_at is None:
             return state
-        return replace(state, previous_opened_at=state.status_changed_at)
-    return replace(
+        return changed(state, previous_opened_at=state.status_changed_at)
+    return changed(
         state,
         previous_closed_at=state.closed_at,
         previous_closed_by=state.closed_by,
@@ -169,7 +168,7 @@ def _earlier_open(state: Conversation, at: datetime) -> Conversation:
         # At the instant of the previous close, the close wins: the open changes nothing.
         if kept is not None and at <= kept:
             return state
-    return replace(state, previous_opened_at=at)
+    return changed(state, previous_opened_at=at)
 
 
 def _earlier_close(state: Conversation, event: ConversationClosed) -> Conversation:
@@ -189,7 +188,7 @@ def _earlier_close(state: Conversation, event: ConversationClosed) -> Conversati
         if at == state.previous_closed_at and _close_key(event) < _key(*kept):
             return state
     opened = state.previous_opened_at
-    return replace(
+    return changed(
         state,
         previous_closed_at=at,
         previous_closed_by=ClosedBy(event.closed_by),
@@ -201,7 +200,7 @@ def _earlier_close(state: Conversation, event: ConversationClosed) -> Conversati
 
 
 def _forget_previous(state: Conversation) -> Conversation:
-    return replace(
+    return changed(
         state,
         previous_closed_at=None,
         previous_closed_by=None,
@@ -242,7 +241,7 @@ def _assign(
         current = (state.assignee_bot, state.assignee_agent_id or "", state.assignee_group_id or "")
         if at == state.assigned_at and (bot, agent_id or "", group_id or "") < current:
             return state
-    return replace(
+    return changed(
         state,
         assignee_agent_id=agent_id,
         assignee_group_id=group_id,

@@ -8,7 +8,6 @@ configured and not yet sent for the idle period, else its close deadline. The st
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -19,7 +18,14 @@ from policies.configuration import set_by
 from policies.conversation import closed
 from policies.durations import humanize
 from policies.identity import decision_id
-from policies.state import INACTIVITY, AccountSettings, ClosedBy, Conversation, LineSettings
+from policies.state import (
+    INACTIVITY,
+    AccountSettings,
+    ClosedBy,
+    Conversation,
+    LineSettings,
+    changed,
+)
 
 
 def deadline_after(
@@ -124,7 +130,7 @@ def warn(
         last_activity_at=conversation.last_activity_at,
         closes_at=deadline,
     )
-    return replace(conversation, close_warned_at=now), decision
+    return changed(conversation, close_warned_at=now), decision
 
 
 def is_due(conversation: Conversation, settings: AccountSettings, now: datetime) -> bool:

@@ -30,7 +30,14 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from events.models import LATEST, ConversationEvent
 from policies.conversation import new_conversation
-from policies.state import INACTIVITY, AccountSettings, ClosedBy, Conversation, Status
+from policies.state import (
+    INACTIVITY,
+    AccountSettings,
+    ClosedBy,
+    Conversation,
+    Status,
+    conversation_of,
+)
 from store import sqlite_writes
 from store.db import UTCDateTime, bulk_insert, each_key, keys_json, rows_json, rows_param
 from store.tables import conversations as table
@@ -652,7 +659,7 @@ def _from_row(row: Row[Any]) -> Conversation:
         previous_close_reason,
         previous_opened_at,
     ) = cast("tuple[Any, ...]", row[:22])
-    return Conversation(
+    return conversation_of(
         account_id,
         conversation_id,
         contact_id,
