@@ -130,7 +130,12 @@ def decide_ahead(events: list[Event], runtime: Runtime, now: datetime) -> Guess 
             )
             fresh = [e for key, e in first_of_key.items() if key not in applied]
             loaded = batch.load(connection, fresh, default)
-        return Guess(fresh, loaded, decide(loaded, fresh, now, apply=apply_event))
+        decided = decide(loaded, fresh, now, apply=apply_event)
+        for decision in decided.decisions:
+            # Serialized here, outside the turn (cached on the decision): the transaction
+            # writes this text into the decisions' rows, and the relay sends it.
+            _ = decision.data
+        return Guess(fresh, loaded, decided)
     except Exception:  # a guess that fails is no guess: the transaction decides, or fails
         return None
 

@@ -169,3 +169,21 @@ def test_postgresql_decides_nothing_ahead(service: Service) -> None:
     events = [parse_event(inbound(account, writes_at))]
     with another_writer(service):
         assert decide_ahead(events, service.runtime, writes_at) is None
+
+
+def test_a_guess_has_its_decisions_serialized_before_the_transaction_takes_the_turn(
+    sqlite_service: Service,
+) -> None:
+    """The text of each decision (its row's `data`, and what the relay sends) is made with the
+    guess, outside the turn, and is the text the decision serializes to."""
+    account = routed_account(sqlite_service)
+    writes_at = T0 + minutes(5)
+    events = [parse_event(inbound(account, writes_at))]
+
+    with another_writer(sqlite_service):
+        guess = decide_ahead(events, sqlite_service.runtime, writes_at)
+
+    assert guess is not None
+    [decision] = guess.decided.decisions
+    assert "data" in vars(decision)  # cached_property: computed already
+    assert decision.data == decision.model_dump_json()
