@@ -221,9 +221,7 @@ def _worker_options(parser: argparse.ArgumentParser) -> None:
 
 def _worker_argv(settings: Settings, args: argparse.Namespace) -> list[str]:
     argv = ["worker", f"--loglevel={settings.log_level}", f"--queues={args.queues}"]
-    concurrency = args.concurrency or settings.concurrency
-    if concurrency:
-        argv.append(f"--concurrency={concurrency}")
+    argv.append(f"--concurrency={args.concurrency or settings.worker_processes}")
     argv.append(f"--pool={args.pool}")
     return argv
 

@@ -139,7 +139,11 @@ class Settings(BaseSettings):
         "(under the tasks' time limit, so the error says what ran out).",
     )
     # ------------------------------------------------------------------------------------
-    concurrency: int | None = Field(default=None, ge=1, description="Worker processes.")
+    concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="Worker processes (unset: the CPU count, plus one on PostgreSQL).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="Python logging level (any case)."
     )
@@ -180,6 +184,25 @@ class Settings(BaseSettings):
     @property
     def streams_redis_url(self) -> str:
         return (self.redis_url or self.broker_url).get_secret_value()
+
+    @property
+    def worker_processes(self) -> int:
+        """`concurrency`, or on PostgreSQL one worker process more than the CPUs, on SQLite as
+        many as the CPUs.
+
+        A worker process also waits: on the database (each statement's round trip, each
+        commit's flush to disk) and on the broker for its next message. With one process per
+        CPU (Celery's default) those waits left cores idle on PostgreSQL; one more fills them.
+        Default run, PostgreSQL, 100,000 routed inbound on 2 cores, six interleaved pairs:
+        1.57-1.85 cores busy with 2 processes, 1.92-1.94 with 3; 5,559 against 5,945 events/s
+        on average. SQLite writes one transaction at a time: a third process only queued for the
+        write turn (two interleaved pairs: 4,524 events/s with 3 processes, 4,525 with 2) and
+        added its memory (the process tree grew 56 MB over the run instead of 38)."""
+        if self.concurrency:
+            return self.concurrency
+        cpus = os.cpu_count() or 1
+        sqlite = self.database_url.get_secret_value().startswith("sqlite")
+        return cpus if sqlite else cpus + 1
 
     @property
     def default_account_settings(self) -> AccountSettings:
