@@ -24,7 +24,7 @@ from service import counters, logs
 from service.runtime import Runtime
 from store import configuration, conversations, outbox
 from store.conversations import ConversationKey, key_of
-from store.db import checkpoint_outside_the_turn, keeping_the_turn
+from store.db import checkpoint_when_due, keeping_the_turn
 
 log = logging.getLogger("convlife.sweep")
 
@@ -387,7 +387,7 @@ def _sweep(
             _best_effort(
                 partial(counters.record_sweep, runtime.redis, quarantined=batch.quarantined)
             )
-        checkpoint_outside_the_turn(runtime.engine)
+        checkpoint_when_due(runtime.engine)
         if batch.claimed < size or not time_left():
             return closed
         size = next_batch_size(size, settings.sweep_batch_size, settings.sweep_batch_growth)

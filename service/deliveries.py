@@ -33,7 +33,7 @@ from service.failures import (
 )
 from service.runtime import Runtime
 from store import outbox
-from store.db import checkpoint_outside_the_turn, keeping_the_turn
+from store.db import checkpoint_when_due, keeping_the_turn
 
 log = logging.getLogger("convlife.worker")
 
@@ -188,7 +188,7 @@ def _best_effort_checkpoint(runtime: Runtime) -> None:
     """The batch is committed: a checkpoint that fails is only logged (the next one, or
     SQLite's own at its backstop, copies the WAL)."""
     try:
-        checkpoint_outside_the_turn(runtime.engine)
+        checkpoint_when_due(runtime.engine)
     except Exception as error:
         log.warning("checkpoint left for later: %s", first_line(error))
 

@@ -304,7 +304,8 @@ def checkpoint_outside_the_turn(engine: Engine) -> None:
     for no reader or writer, and leaves what it cannot copy for the next one), outside any
     transaction and write turn, while the other writers go on.
 
-    A worker calls it after each unit of work. With SQLite's automatic checkpoint, the COMMIT
+    A worker calls it after a unit of work (paced: `checkpoint_when_due`). With SQLite's
+    automatic checkpoint, the COMMIT
     that crossed 1,000 pages copied them and synced the files; once the turn is kept from a
     batch to its relay (`keeping_the_turn`), that COMMIT is inside the turn, where it cost
     more than the relay's second wait for the turn had: default run, SQLite, 100,000 routed
@@ -318,6 +319,36 @@ def checkpoint_outside_the_turn(engine: Engine) -> None:
         driver_connection = connection.connection.dbapi_connection
         assert driver_connection is not None
         driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+CHECKPOINT_EVERY = 0.25
+"""Seconds a worker process lets pass between its checkpoints of a SQLite database."""
+
+_LAST_CHECKPOINT: weakref.WeakKeyDictionary[Engine, tuple[int, float]] = weakref.WeakKeyDictionary()
+
+
+def checkpoint_when_due(engine: Engine, every: float | None = None) -> bool:
+    """SQLite: `checkpoint_outside_the_turn`, unless this process checkpointed this database
+    less than `every` seconds (default `CHECKPOINT_EVERY`) ago; returns whether it did.
+    Workers call it after each unit of work.
+
+    A checkpoint after every unit copied each page as often as units changed it, and synced
+    the database file each time: ~650 µs for a message of one event, whose own commit costs
+    30-50. Paced, a page changed by several units is copied once, and a process syncs at most
+    four times a second; the WAL holds what a quarter of a second writes, far under the
+    backstop. Default run, SQLite, 100,000 routed inbound, three interleaved pairs against a
+    checkpoint after every unit: 4,961/4,637/4,642 against 4,292/4,437/4,780 events/s, with
+    less CPU in all (31.8-34.2 s against 32.9-36.4 s for the run)."""
+    if _TURNS.get(engine) is None:
+        return False
+    pid, now = os.getpid(), time.monotonic()
+    last = _LAST_CHECKPOINT.get(engine)
+    interval = CHECKPOINT_EVERY if every is None else every
+    if last is not None and last[0] == pid and now - last[1] < interval:
+        return False
+    checkpoint_outside_the_turn(engine)
+    _LAST_CHECKPOINT[engine] = (pid, now)
+    return True
 
 
 READ_ONLY = "convlife_read_only"

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import store.db
 from service import deadlines, deliveries
 from store import outbox
 from store.db import another_writer_holds_the_turn
@@ -61,10 +62,12 @@ def test_a_sweep_batch_and_the_relay_of_its_closes_take_the_turn_once(
 
 
 def test_after_a_message_what_it_wrote_is_in_the_database_file_itself(
-    service: Service, relays_see: list[bool]
+    service: Service, relays_see: list[bool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     account = account_with(service)
     event = inbound(account, T0, contact=new_id("k"))
+    # Due at once (a worker checkpoints at most every CHECKPOINT_EVERY seconds).
+    monkeypatch.setattr(store.db, "CHECKPOINT_EVERY", 0.0)
     deliveries.handle([event], service.runtime, T0)
     # The file alone, the WAL ignored: the checkpoint after the message copied it there.
     uri = f"file:{service.runtime.engine.url.database}?immutable=1"

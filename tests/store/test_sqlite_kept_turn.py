@@ -1,7 +1,8 @@
 """A unit of work of two SQLite transactions (a batch, then the relay of its decisions) takes the
 write turn once (store/db.py `keeping_the_turn`): the first one's commit keeps it for the second,
 which passes it on as every writer does. Checkpoints run after the unit of work, outside the turn
-(`checkpoint_outside_the_turn`), not inside a COMMIT."""
+(`checkpoint_outside_the_turn`), not inside a COMMIT, and at most once per interval in a worker
+process (`checkpoint_when_due`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Engine
 from store.db import (
     AUTOCHECKPOINT_BACKSTOP,
     checkpoint_outside_the_turn,
+    checkpoint_when_due,
     keeping_the_turn,
     make_engine,
 )
@@ -129,3 +131,27 @@ def test_the_automatic_checkpoint_is_only_a_backstop(engine: Engine) -> None:
     with engine.connect() as connection:
         pages: Any = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
     assert pages == AUTOCHECKPOINT_BACKSTOP > 1000
+
+
+def test_a_worker_checkpoints_at_most_once_per_interval(engine: Engine) -> None:
+    """`checkpoint_when_due`: the first unit of work of a process checkpoints; the next ones
+    within `every` seconds leave their pages in the WAL; once `every` has passed, the next
+    checkpoint copies what they all wrote."""
+    write(engine, rows=10)
+    assert checkpoint_when_due(engine, every=3600) is True
+    assert rows_in_the_database_file(engine) == 10
+
+    write(engine, rows=10)
+    assert checkpoint_when_due(engine, every=3600) is False
+    write(engine, rows=10)
+    assert checkpoint_when_due(engine, every=3600) is False
+    assert rows_in_the_database_file(engine) == 10
+
+    assert checkpoint_when_due(engine, every=0) is True
+    assert rows_in_the_database_file(engine) == 30
+    assert not held_elsewhere(engine)
+
+
+def test_a_database_without_turns_is_never_checkpointed_by_a_worker() -> None:
+    engine = make_engine("sqlite://")  # in memory: no turn file, no WAL of a file
+    assert checkpoint_when_due(engine, every=0) is False
