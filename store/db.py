@@ -305,12 +305,12 @@ def checkpoint_outside_the_turn(engine: Engine) -> None:
     transaction and write turn, while the other writers go on.
 
     A worker calls it after a unit of work (paced: `checkpoint_when_due`). With SQLite's
-    automatic checkpoint, the COMMIT
-    that crossed 1,000 pages copied them and synced the files; once the turn is kept from a
-    batch to its relay (`keeping_the_turn`), that COMMIT is inside the turn, where it cost
-    more than the relay's second wait for the turn had: default run, SQLite, 100,000 routed
-    inbound, the turn kept and checkpoints here, against neither: 1.12x, 1.15x, 1.20x in three
-    interleaved pairs; the turn kept with automatic checkpoints: 0.95x, 1.08x, 1.01x."""
+    automatic checkpoint, the COMMIT that crossed 1,000 pages copied them and synced the files;
+    once the turn is kept from a batch to its relay (`keeping_the_turn`), that COMMIT is inside
+    the turn, where it cost more than the relay's second wait for the turn had: default run,
+    SQLite, 100,000 routed inbound, the turn kept and checkpoints here, against neither: 1.12x,
+    1.15x, 1.20x in three interleaved pairs; the turn kept with automatic checkpoints: 0.95x,
+    1.08x, 1.01x."""
     if _TURNS.get(engine) is None:
         return
     with engine.connect() as connection:
@@ -337,8 +337,8 @@ def checkpoint_when_due(engine: Engine, every: float | None = None) -> bool:
     30-50. Paced, a page changed by several units is copied once, and a process syncs at most
     four times a second; the WAL holds what a quarter of a second writes, far under the
     backstop. Default run, SQLite, 100,000 routed inbound, three interleaved pairs against a
-    checkpoint after every unit: 4,961/4,637/4,642 against 4,292/4,437/4,780 events/s, with
-    less CPU in all (31.8-34.2 s against 32.9-36.4 s for the run)."""
+    checkpoint after every unit: 4,961/4,637/4,642 against 4,292/4,437/4,780 events/s (the
+    process tree's CPU for the run: 31.8/34.1/34.2 s against 36.4/35.6/32.9 s)."""
     if _TURNS.get(engine) is None:
         return False
     pid, now = os.getpid(), time.monotonic()
