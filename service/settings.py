@@ -195,9 +195,10 @@ class Settings(BaseSettings):
         CPU (Celery's default) those waits left cores idle on PostgreSQL; one more fills them.
         Default run, PostgreSQL, 100,000 routed inbound on 2 cores, six interleaved pairs:
         1.50-1.85 cores busy with 2 processes (median 1.73), 1.66-1.94 with 3 (median 1.93);
-        5,403 against 5,945 events/s on average (1.10x). SQLite writes one transaction at a time: a third process only queued for the
-        write turn (two interleaved pairs: 4,524 events/s with 3 processes, 4,525 with 2) and
-        added its memory (the process tree grew 56 MB over the run instead of 38)."""
+        5,403 against 5,945 events/s on average (1.10x). SQLite writes one transaction at a
+        time: a third process only queued for the write turn (two interleaved pairs: 4,524
+        events/s with 3 processes, 4,525 with 2) and added its memory (the process tree grew 56
+        MB over the run instead of 38)."""
         if self.concurrency:
             return self.concurrency
         cpus = os.cpu_count() or 1
