@@ -229,8 +229,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         if turns is not None:
-            # Checkpoints are the workers' job, after each unit of work and outside the write
-            # turn (`checkpoint_outside_the_turn`); the automatic one, run by a COMMIT that
+            # Checkpoints are the workers' job, after a unit of work when one is due and outside
+            # the write turn (`checkpoint_when_due`); the automatic one, run by a COMMIT that
             # finds 1,000 pages in the WAL (SQLite's default), ran inside the turn. This bound
             # stays as a backstop for a writer that never checkpoints (40 MB of 4 KB pages).
             cursor.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_BACKSTOP}")

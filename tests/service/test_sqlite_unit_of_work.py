@@ -1,7 +1,7 @@
 """On SQLite a unit of work (a message's batch, or a sweep's batch, then the relay of their
-decisions) takes the write turn once, and its WAL is checkpointed after it, outside the turn
-(store/db.py `keeping_the_turn`, `checkpoint_outside_the_turn`). On PostgreSQL nothing of it
-applies."""
+decisions) takes the write turn once, and its WAL is checkpointed after it when a checkpoint is
+due, outside the turn (store/db.py `keeping_the_turn`, `checkpoint_when_due`). On PostgreSQL
+nothing of it applies."""
 
 from __future__ import annotations
 
