@@ -112,6 +112,7 @@ def warn(
     idle = now - conversation.last_activity_at
     decision = CloseWarning(
         decision_id=decision_id(
+            conversation.last_activity_at,
             "conversation.close_warning",
             conversation.account_id,
             conversation.conversation_id,
@@ -191,6 +192,7 @@ def auto_close_decision(
     last_activity_at = conversation.last_activity_at
     return AutoClosed(
         decision_id=decision_id(
+            last_activity_at,
             "conversation.auto_closed",
             conversation.account_id,
             conversation.conversation_id,

@@ -129,7 +129,9 @@ def route_inbound(
     def routed(route: Route, reason: str, **target: str | None) -> ContactRouted:
         target.setdefault("conversation_id", inbound.conversation_id)
         return ContactRouted(
-            decision_id=decision_id("contact.routed", inbound.account_id, inbound.event_id),
+            decision_id=decision_id(
+                inbound.occurred_at, "contact.routed", inbound.account_id, inbound.event_id
+            ),
             account_id=inbound.account_id,
             decided_at=now,
             reason=reason,

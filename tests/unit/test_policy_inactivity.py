@@ -261,7 +261,13 @@ def _decision_id(
 
 def test_the_same_close_computed_twice_has_the_same_decision_id() -> None:
     assert _decision_id() == _decision_id()
-    assert uuid.UUID(_decision_id()).version == 5
+    assert uuid.UUID(_decision_id()).version == 8
+
+
+def test_a_close_id_begins_with_the_last_activity_so_closes_sort_by_idle_period() -> None:
+    earlier, later = _decision_id(LAST), _decision_id(LAST + timedelta(milliseconds=1))
+    assert uuid.UUID(earlier).int >> 80 == int(LAST.timestamp() * 1000)
+    assert earlier < later
 
 
 @pytest.mark.parametrize(

@@ -570,13 +570,21 @@ def test_every_route_carries_the_inbound_and_the_time_of_the_decision(
     assert "\n" not in decision.reason
 
 
-def test_the_decision_id_depends_only_on_the_account_and_the_inbound_event() -> None:
+def test_the_decision_id_depends_only_on_the_account_the_inbound_event_and_its_time() -> None:
     first = decide([closed()])
     routed_otherwise = decide([], AccountSettings(bot_enabled=True), now=NOW + timedelta(days=1))
     assert first.decision_id == routed_otherwise.decision_id
-    assert uuid.UUID(first.decision_id).version == 5
+    assert uuid.UUID(first.decision_id).version == 8
     assert decide([closed()], event_id="in-2").decision_id != first.decision_id
     assert decide([closed()], account="other-account").decision_id != first.decision_id
+
+
+def test_a_route_id_begins_with_the_time_the_contact_wrote_so_routes_sort_by_arrival() -> None:
+    wrote_at = CLOSED_AT + timedelta(hours=1)
+    first = decide([closed()], wrote_at=wrote_at).decision_id
+    assert uuid.UUID(first).int >> 80 == int(wrote_at.timestamp() * 1000)
+    later = decide([closed()], wrote_at=wrote_at + timedelta(milliseconds=1), event_id="in-2")
+    assert first < later.decision_id
 
 
 # --- Conversations as they stood when the contact wrote ---------------------------------------
