@@ -22,11 +22,11 @@ def decision_id(at: datetime, *parts: str) -> str:
 
     Why the time first: `decisions.decision_id` is the primary key, and a random id (version 5,
     until session 19) put each insert at a random place of its index, so every batch dirtied
-    about one index page per decision, which both stores then wrote out: on SQLite a 500-row
-    batch into 150,000 decisions cost 50-55 µs a row against 17-19 with ids in time order
-    (scratch micro-benchmark), on PostgreSQL 30-31 against 13-21. Decisions come roughly in the
-    order of their times (routes as events arrive, closes as deadlines fall), so their ids now
-    land at the end of the index, on the same few pages.
+    about one index page per decision, which both stores then wrote out: storing 500 routed
+    decisions among 150,000 took 35-38 µs a decision on SQLite against 16 with ids in time
+    order, 31-39 on PostgreSQL against 28-34 (`python -m bench.decision_ids`, two runs).
+    Decisions come roughly in the order of their times (routes as events arrive, closes as
+    deadlines fall), so their ids now land at the end of the index, on the same few pages.
 
     `at` must be aware; a time before 1970 counts as 1970 (the bits hold no sign).
     """

@@ -3,6 +3,7 @@ database of the test's own on each store (`fresh`, a fixture: import it into the
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -35,11 +36,12 @@ def utcnow() -> datetime:
 def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A database of this test's own: a dispatcher claims for every subscription there is."""
     if request.param == "sqlite":
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), tmp_path / "hooks.db")
         url, drop = f"sqlite:///{tmp_path / 'hooks.db'}", None
     else:
         request.getfixturevalue("postgres_url")  # skips/fails like the rest without PostgreSQL
         url, drop = fresh_database(POSTGRES_ADMIN)
-    upgrade(url)
+        upgrade(url)
     engine = make_engine(url)
     yield engine
     engine.dispose()
