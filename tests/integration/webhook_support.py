@@ -3,11 +3,9 @@ database of the test's own on each store (`fresh`, a fixture: import it into the
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -33,11 +31,10 @@ def utcnow() -> datetime:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+def fresh(request: pytest.FixtureRequest) -> Iterator[Engine]:
     """A database of this test's own: a dispatcher claims for every subscription there is."""
     if request.param == "sqlite":
-        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), tmp_path / "hooks.db")
-        url, drop = f"sqlite:///{tmp_path / 'hooks.db'}", None
+        url, drop = request.getfixturevalue("sqlite_url"), None
     else:
         request.getfixturevalue("postgres_url")  # skips/fails like the rest without PostgreSQL
         url, drop = fresh_database(POSTGRES_ADMIN)
