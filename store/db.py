@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
+from psycopg.types.array import ListBinaryDumper
 from sqlalchemy import (
     Column,
     DateTime,
@@ -34,7 +35,7 @@ from sqlalchemy.engine import Connection, Dialect, Engine, Row, create_engine, m
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.sql.dml import Insert, ReturningInsert
 from sqlalchemy.sql.selectable import Select, TableValuedAlias
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import NullType, TypeDecorator
 
 from store import sqlite_writes
 
@@ -186,6 +187,30 @@ def _configure_postgresql(engine: Engine, ping_after_rest: float) -> None:
         with dbapi_connection.cursor() as cursor:
             cursor.execute("SET TIME ZONE 'UTC'")
         dbapi_connection.commit()
+        dbapi_connection.adapters.register_dumper(BinaryTexts, ListBinaryDumper)
+
+
+class BinaryTexts(list[str]):
+    """Strings that a PostgreSQL statement takes as one `text[]` parameter in psycopg's binary
+    format (each engine's connections are told so at connect): the server copies each string
+    as it is, where a JSON or text-array parameter makes it scan each one for quotes and
+    escapes. Bind it through `binary_texts(name)`.
+
+    For the decisions' `data` (a JSON document of ~500 bytes each): inside the batch's JSON
+    rows, PostgreSQL spent 11-13 µs a decision parsing them back out (json_to_recordset);
+    a binary array of the same strings, 2.6 µs (scratch measurement, 2,000 rows a statement).
+    psycopg's text format for arrays quotes each element in Python: slower than either."""
+
+
+def binary_texts(name: str) -> TableValuedAlias:
+    """`unnest(:name) WITH ORDINALITY AS name(value, n)`: the strings of a `BinaryTexts`
+    parameter as rows, numbered from 1 in the list's order (to join to the rows they belong
+    to)."""
+    return (
+        func.unnest(cast(bindparam(name, type_=NullType()), postgresql.ARRAY(Text)))
+        .table_valued("value", with_ordinality="n")
+        .render_derived(name=name)
+    )
 
 
 def _ping_after_rest(engine: Engine, seconds: float) -> None:

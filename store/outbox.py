@@ -17,6 +17,7 @@ from typing import Any
 from redis import Redis
 from sqlalchemy import (
     Column,
+    Integer,
     Select,
     Table,
     Text,
@@ -42,7 +43,7 @@ from events.parsing import (
     printable,
     storable,
 )
-from store.db import bulk_insert, insert_from_json, rows_json, rows_param
+from store.db import BinaryTexts, binary_texts, bulk_insert, rows_json, rows_param
 from store.streams import DEAD_LETTERS_STREAM, DECISIONS_STREAM, append, append_data
 from store.tables import dead_letters, decision_outbox, decisions, webhook_outbox
 
@@ -57,6 +58,35 @@ def add_decisions(
     made = list(items)
     if not made:
         return []
+    in_order = list(dict.fromkeys(d.decision_id for d in made))
+    made_at = now or max(d.decided_at for d in made)
+    if connection.dialect.name == "postgresql":
+        # The decisions and their batch's row in both outboxes, in one round trip. Their JSON
+        # documents go apart, as one binary array (store.db.BinaryTexts); each row names its
+        # own by its place in it (`n`, from 1).
+        inserted_ids: set[str] = set(
+            connection.execute(
+                _DECISIONS_AND_OUTBOX_ROWS,
+                {
+                    "rows": rows_json(
+                        {
+                            "decision_id": d.decision_id,
+                            "type": d.type,
+                            "account_id": d.account_id,
+                            "conversation_id": d.conversation_id,
+                            "contact_id": d.contact_id,
+                            "decided_at": d.decided_at,
+                            "n": n,
+                        }
+                        for n, d in enumerate(made, 1)
+                    ),
+                    "data": BinaryTexts(d.data for d in made),
+                    "order": json.dumps(in_order),
+                    "made_at": made_at,
+                },
+            ).scalars()
+        )
+        return [i for i in in_order if i in inserted_ids]
     rows = [
         {
             "decision_id": d.decision_id,
@@ -69,17 +99,6 @@ def add_decisions(
         }
         for d in made
     ]
-    in_order = list(dict.fromkeys(d.decision_id for d in made))
-    made_at = now or max(d.decided_at for d in made)
-    if connection.dialect.name == "postgresql":
-        # The decisions and their batch's row in both outboxes, in one round trip.
-        inserted_ids: set[str] = set(
-            connection.execute(
-                _DECISIONS_AND_OUTBOX_ROWS,
-                {"rows": rows_json(rows), "order": json.dumps(in_order), "made_at": made_at},
-            ).scalars()
-        )
-        return [i for i in in_order if i in inserted_ids]
     inserted = bulk_insert(
         connection,
         decisions,
@@ -109,13 +128,24 @@ def _decisions_and_outbox_rows() -> Select[Any]:
     (compared as bytes, as Python's `min` compares), the ids as a JSON array and their count.
     No row when none was stored. Every ingest message and sweep batch sends it: it was three
     statements (then two) and as many round trips."""
-    inserted = insert_from_json(
-        decisions,
-        _DECISION_COLUMNS,
-        ("decision_id",),
-        "nothing",
-        (decisions.c.decision_id,),
-    ).cte("inserted")
+    fields = rows_param(
+        "rows",
+        [decisions.c[name] for name in _DECISION_COLUMNS if name != "data"]
+        + [Column("n", Integer)],
+    )
+    data = binary_texts("data")
+    inserted = (
+        postgresql.insert(decisions)
+        .from_select(
+            list(_DECISION_COLUMNS),
+            select(
+                *[data.c.value if name == "data" else fields.c[name] for name in _DECISION_COLUMNS]
+            ).join_from(fields, data, data.c.n == fields.c.n),
+        )
+        .on_conflict_do_nothing(index_elements=["decision_id"])
+        .returning(decisions.c.decision_id)
+        .cte("inserted")
+    )
     order = (
         func.json_array_elements_text(cast(bindparam("order", type_=Text), postgresql.JSON))
         .table_valued("value", with_ordinality="n")

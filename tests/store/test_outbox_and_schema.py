@@ -145,6 +145,43 @@ def test_a_decision_relayed_from_memory_is_on_the_stream_byte_for_byte_as_its_ro
     assert [parse_decision(data) for data in on_stream] == made
 
 
+AWKWARD_REASONS = [
+    'a "quoted" word',
+    "back\\slash and \\u0000-looking text",
+    "line one\nline two\ttabbed",
+    "accents é ü, an emoji 🎉, a right-to-left mark \u200f",
+    "",
+    "x" * 5_000,  # past PostgreSQL's in-line size: stored compressed or out of line
+]
+
+
+def test_each_decision_of_a_batch_is_stored_with_its_own_json_byte_for_byte(
+    engine: Engine,
+) -> None:
+    # On PostgreSQL the batch's JSON documents travel apart from its other columns (a binary
+    # array, store.db.BinaryTexts) and are matched back to their rows by position: a mismatch
+    # would store one decision's text under another's id.
+    account = new_id("acct")
+    made = [
+        decision(account, n).model_copy(update={"reason": f"{n}: {reason}"})
+        for n, reason in enumerate(AWKWARD_REASONS * 40)
+    ]
+    with engine.begin() as connection:
+        stored = outbox.add_decisions(connection, made)
+        rows = dict(
+            connection.execute(
+                select(decisions.c.decision_id, decisions.c.data).where(
+                    decisions.c.account_id == account
+                )
+            ).all()
+        )
+    assert stored == [d.decision_id for d in made]
+    assert rows == {d.decision_id: d.data for d in made}
+    assert {d.decision_id: parse_decision(rows[d.decision_id]).reason for d in made} == {
+        d.decision_id: d.reason for d in made
+    }
+
+
 def test_a_copy_of_a_decision_with_changes_serializes_its_own_values() -> None:
     made = decision("acme", 1)
     assert json.loads(made.data)["reason"] == "test"
