@@ -68,18 +68,7 @@ def add_decisions(
             connection.execute(
                 _DECISIONS_AND_OUTBOX_ROWS,
                 {
-                    "rows": rows_json(
-                        {
-                            "decision_id": d.decision_id,
-                            "type": d.type,
-                            "account_id": d.account_id,
-                            "conversation_id": d.conversation_id,
-                            "contact_id": d.contact_id,
-                            "decided_at": d.decided_at,
-                            "n": n,
-                        }
-                        for n, d in enumerate(made, 1)
-                    ),
+                    "rows": rows_json(_row_of(d, n=n) for n, d in enumerate(made, 1)),
                     "data": BinaryTexts(d.data for d in made),
                     "order": json.dumps(in_order),
                     "made_at": made_at,
@@ -87,22 +76,10 @@ def add_decisions(
             ).scalars()
         )
         return [i for i in in_order if i in inserted_ids]
-    rows = [
-        {
-            "decision_id": d.decision_id,
-            "type": d.type,
-            "account_id": d.account_id,
-            "conversation_id": d.conversation_id,
-            "contact_id": d.contact_id,
-            "decided_at": d.decided_at,
-            "data": d.data,
-        }
-        for d in made
-    ]
     inserted = bulk_insert(
         connection,
         decisions,
-        rows,
+        [_row_of(d, data=d.data) for d in made],
         key=["decision_id"],
         on_conflict="nothing",
         returning=[decisions.c.decision_id],
@@ -119,6 +96,20 @@ def add_decisions(
         connection.execute(_OUTBOX_ROW, row)
         connection.execute(_WEBHOOK_OUTBOX_ROW, row)
     return stored
+
+
+def _row_of(decision: Decision, **more: object) -> dict[str, object]:
+    """The decision's `decisions` row but for its `data`, which each store takes its own way,
+    with `more` columns."""
+    return {
+        "decision_id": decision.decision_id,
+        "type": decision.type,
+        "account_id": decision.account_id,
+        "conversation_id": decision.conversation_id,
+        "contact_id": decision.contact_id,
+        "decided_at": decision.decided_at,
+        **more,
+    }
 
 
 def _decisions_and_outbox_rows() -> Select[Any]:
