@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 from events.business_hours import BusinessHours
 from events.decisions import AutoClosed, CloseWarning
@@ -188,27 +189,55 @@ def auto_close_decision(
     that stores the close itself as `auto_closed` makes it (the sweep, in one statement)."""
     if not is_due(conversation, settings, now):
         return None
-    assert settings.inactivity_close_after is not None  # is_due checked it
-    last_activity_at = conversation.last_activity_at
+    return closing(
+        IdleConversation(
+            conversation.account_id,
+            conversation.conversation_id,
+            conversation.contact_id,
+            conversation.line_id,
+            conversation.last_activity_at,
+        ),
+        settings,
+        now,
+        who=set_by("inactivity_close_after", conversation.line_id, line or _NO_OVERRIDES),
+    )
+
+
+class IdleConversation(NamedTuple):
+    """What the decision of an auto-close says of the conversation it closes: all a close
+    needs where the store has found the conversation due and closed it in SQL
+    (store.conversations.close_due_at_once) without reading the rest of its row."""
+
+    account_id: str
+    conversation_id: str
+    contact_id: str
+    line_id: str
+    last_activity_at: datetime
+
+
+def closing(
+    idle: IdleConversation, settings: AccountSettings, now: datetime, *, who: str
+) -> AutoClosed:
+    """The decision of closing at `now` a conversation that `settings` (those in force on its
+    line) make due by then; `who` set the close setting (policies.configuration.set_by). The
+    caller has found it due: `auto_close_decision` by the rule, the store's set-based close
+    by the same rule in SQL (tests/store/test_close_at_once_rule.py holds the two together)."""
+    assert settings.inactivity_close_after is not None  # only a due conversation is closed
+    last_activity_at = idle.last_activity_at
     return AutoClosed(
         decision_id=decision_id(
             last_activity_at,
             "conversation.auto_closed",
-            conversation.account_id,
-            conversation.conversation_id,
+            idle.account_id,
+            idle.conversation_id,
             last_activity_at.isoformat(),
         ),
-        account_id=conversation.account_id,
+        account_id=idle.account_id,
         decided_at=now,
-        reason=close_reason(
-            last_activity_at,
-            now,
-            settings,
-            who=set_by("inactivity_close_after", conversation.line_id, line or _NO_OVERRIDES),
-        ),
-        conversation_id=conversation.conversation_id,
-        contact_id=conversation.contact_id,
-        line_id=conversation.line_id,
+        reason=close_reason(last_activity_at, now, settings, who=who),
+        conversation_id=idle.conversation_id,
+        contact_id=idle.contact_id,
+        line_id=idle.line_id,
         last_activity_at=last_activity_at,
         closed_at=now,
         inactivity_close_after=settings.inactivity_close_after,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from functools import partial
 from typing import Any, NamedTuple
@@ -17,8 +17,13 @@ from sqlalchemy.engine import Connection
 from events.decisions import AutoClosed, CloseWarning
 from events.names import HEARTBEAT_KEY, SWEEP_FAILURES_KEY
 from events.parsing import storable
-from policies.configuration import effective, ignores_account_deadlines, overrides_deadlines
-from policies.inactivity import auto_close_decision, next_check, warn
+from policies.configuration import (
+    effective,
+    ignores_account_deadlines,
+    overrides_deadlines,
+    set_by,
+)
+from policies.inactivity import auto_close_decision, closing, next_check, warn
 from policies.state import AccountSettings, Conversation, LineSettings
 from service import counters, logs
 from service.runtime import Runtime
@@ -119,12 +124,14 @@ def close_due(runtime: Runtime, now: datetime, limit: int | None = None) -> Swee
     limit = limit or settings.sweep_batch_size
     with runtime.engine.begin() as connection:
         claimed = conversations.claim_due(connection, now, limit)
-        ended: list[_ScanScope] = []
+        at_once = _AtOnce(claimed)
         if len(claimed) < limit:
-            claimed, ended = _claim_due_at_once(connection, claimed, runtime, now, limit)
+            at_once = _claim_due_at_once(connection, claimed, runtime, now, limit)
+            claimed = at_once.claimed
+        taken = len(claimed) + at_once.closed_in_sql
         if not len(claimed):
-            _end_scans(connection, ended, now)
-            return SweepBatch(0, [], 0)
+            _end_scans(connection, at_once.exhausted, now)
+            return SweepBatch(taken, list(at_once.closed), 0)
         faulty = dict(claimed.unreadable)
         by_account = configuration.account_settings(
             connection,
@@ -151,9 +158,10 @@ def close_due(runtime: Runtime, now: datetime, limit: int | None = None) -> Swee
                 faulty[key] = conversations.describe_fault(error)
         stored = _write(connection, batch, now, faulty)
         _quarantine(connection, faulty, now)
-        _end_scans(connection, ended, now)
-    made = [d for d in batch.decisions.values() if d.decision_id in stored]
-    return SweepBatch(len(claimed), made, len(faulty))
+        _end_scans(connection, at_once.exhausted, now)
+    made: list[AutoClosed | CloseWarning] = [*at_once.closed]
+    made += [d for d in batch.decisions.values() if d.decision_id in stored]
+    return SweepBatch(taken, made, len(faulty))
 
 
 class _ScanScope(NamedTuple):
@@ -161,6 +169,22 @@ class _ScanScope(NamedTuple):
     settings: AccountSettings
     """Those in force on the scope now."""
     except_lines: frozenset[str]
+    line: LineSettings
+    """A line scope's overrides (none for an account's scope: its lines override no deadline
+    setting)."""
+
+
+class _AtOnce(NamedTuple):
+    """What a batch took from the pending due scans."""
+
+    claimed: conversations.Claimed
+    """The batch's claimed rows (those claimed by their deadline first), to decide one by one."""
+    closed: tuple[AutoClosed, ...] = ()
+    """The decisions of the closes made in SQL (`_close_at_once`), stored."""
+    closed_in_sql: int = 0
+    """How many rows those closes took (a decision stored before is not stored again)."""
+    exhausted: tuple[_ScanScope, ...] = ()
+    """The scans this batch found exhausted (to end once its closes are written)."""
 
 
 def _claim_due_at_once(
@@ -169,19 +193,29 @@ def _claim_due_at_once(
     runtime: Runtime,
     now: datetime,
     limit: int,
-) -> tuple[conversations.Claimed, list[_ScanScope]]:
+) -> _AtOnce:
     """Fill the batch (up to `limit` rows) from the pending due scans (conversations a
-    settings change made due at once, left with their old next check): `claimed` with theirs
-    added, and the scans this batch found exhausted (to end once its closes are written)."""
+    settings change made due at once, left with their old next check): closed at once in SQL
+    where the scope's settings make every due row a close, else claimed beside `claimed`."""
     rows = list(claimed.conversations)
     unreadable = dict(claimed.unreadable)
     seen = {key_of(c) for c in rows} | set(unreadable)
+    closed: list[AutoClosed] = []
+    closed_in_sql = 0
     exhausted: list[_ScanScope] = []
     for scan in conversations.due_scans_pending(connection):
-        wanted = limit - len(rows) - len(unreadable)
+        wanted = limit - len(rows) - len(unreadable) - closed_in_sql
         if wanted <= 0:
             break
         scope = _scan_scope(connection, scan, runtime.settings.default_account_settings)
+        in_sql = _close_at_once(connection, scope, now, wanted, seen)
+        if in_sql is not None:
+            count, made = in_sql
+            closed += made
+            closed_in_sql += count
+            if count < wanted:
+                exhausted.append(scope)
+            continue
         # Settings that give no deadline in SQL (business hours, Never) claim nothing: the
         # change that made them so wrote every conversation of the scope, so the scan ends.
         more = conversations.claim_due_at_once(
@@ -194,7 +228,40 @@ def _claim_due_at_once(
         seen |= {key_of(c) for c in more.conversations} | set(more.unreadable)
         if len(more) < wanted:
             exhausted.append(scope)
-    return conversations.Claimed(rows, unreadable), exhausted
+    claimed = conversations.Claimed(rows, unreadable)
+    return _AtOnce(claimed, tuple(closed), closed_in_sql, tuple(exhausted))
+
+
+def _close_at_once(
+    connection: Connection,
+    scope: _ScanScope,
+    now: datetime,
+    limit: int,
+    seen: Collection[ConversationKey],
+) -> tuple[int, list[AutoClosed]] | None:
+    """Close up to `limit` due conversations of the scope in SQL and store their decisions
+    (`store.conversations.close_due_at_once`, which says when it can): how many it closed, and
+    the decisions stored (one stored before, the same idle period closed already, is not
+    repeated). None, having written nothing, where it cannot, or where a row's values make
+    the closes or their decisions fail: the batch then claims the scope's rows to decide one by
+    one, and quarantines that row."""
+    scan = scope.scan
+    skip = {conversation for account, conversation in seen if account == scan.account_id}
+    try:
+        with connection.begin_nested():
+            idle = conversations.close_due_at_once(
+                connection, scan, scope.settings, scope.except_lines, now, limit, skip=skip
+            )
+            if idle is None:
+                return None
+            who = set_by("inactivity_close_after", scan.line_id or "", scope.line)
+            decisions = [closing(row, scope.settings, now, who=who) for row in idle]
+            stored = set(outbox.add_decisions(connection, decisions, now))
+    except Exception as error:
+        if not conversations.is_row_fault(error):
+            raise
+        return None
+    return len(idle), [d for d in decisions if d.decision_id in stored]
 
 
 def _scan_scope(
@@ -206,13 +273,13 @@ def _scan_scope(
     account = configuration.account_settings(connection, {scan.account_id}, default)
     if scan.line_id is None:
         overriding = _lines_overriding_deadlines(connection, scan.account_id)
-        return _ScanScope(scan, account[scan.account_id], frozenset(overriding))
+        return _ScanScope(scan, account[scan.account_id], frozenset(overriding), LineSettings())
     lines = configuration.line_overrides(connection, scan.account_id)
-    in_force = effective(account[scan.account_id], lines.get(scan.line_id, LineSettings()))
-    return _ScanScope(scan, in_force, frozenset())
+    overrides = lines.get(scan.line_id, LineSettings())
+    return _ScanScope(scan, effective(account[scan.account_id], overrides), frozenset(), overrides)
 
 
-def _end_scans(connection: Connection, ended: list[_ScanScope], now: datetime) -> None:
+def _end_scans(connection: Connection, ended: Iterable[_ScanScope], now: datetime) -> None:
     for scope in ended:
         conversations.end_due_scan(connection, scope.scan, scope.settings, scope.except_lines, now)
 

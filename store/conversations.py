@@ -30,6 +30,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from events.models import LATEST, ConversationEvent
 from policies.conversation import new_conversation
+from policies.inactivity import IdleConversation
 from policies.state import (
     INACTIVITY,
     AccountSettings,
@@ -294,15 +295,7 @@ def save_auto_closes(
     """
     if not keys:
         return
-    values = {
-        "status": Status.CLOSED.value,
-        "closed_at": at,
-        "closed_by": ClosedBy.SYSTEM.value,
-        "closing_agent_id": None,
-        "close_reason": INACTIVITY,
-        "auto_closed": True,
-        "close_due_at": None,
-    }
+    values = _auto_closed_at(at)
     key_columns = [table.c.account_id, table.c.conversation_id]
     if connection.dialect.name == "postgresql":
         wanted = rows_param("keys", key_columns)
@@ -317,6 +310,19 @@ def save_auto_closes(
         )
         return
     sqlite_writes.update_by_keys(connection, table, values, ["account_id", "conversation_id"], keys)
+
+
+def _auto_closed_at(at: datetime) -> dict[str, Any]:
+    """The columns the sweep's close at `at` sets (`policies.inactivity.auto_closed`)."""
+    return {
+        "status": Status.CLOSED.value,
+        "closed_at": at,
+        "closed_by": ClosedBy.SYSTEM.value,
+        "closing_agent_id": None,
+        "close_reason": INACTIVITY,
+        "auto_closed": True,
+        "close_due_at": None,
+    }
 
 
 def is_row_fault(error: BaseException) -> bool:
@@ -512,6 +518,77 @@ def claim_due_at_once(
     if where is None or connection.dialect.name != "postgresql":
         return Claimed([], {})
     return _claim(connection, where, table.c.last_activity_at, limit)
+
+
+def close_due_at_once(
+    connection: Connection,
+    scan: DueScan,
+    settings: AccountSettings,
+    except_lines: Collection[str],
+    now: datetime,
+    limit: int,
+    *,
+    skip: Collection[str] = (),
+) -> list[IdleConversation] | None:
+    """Claim and close, in one statement, what `claim_due_at_once` would claim (none of the
+    scan's account's conversations in `skip`, which this transaction holds already), as
+    `save_auto_closes` closes: what each close's decision needs of them, oldest activity first.
+
+    None, having done nothing, where a claimed conversation might not be a close: settings with
+    a warning (one not yet warned about is warned first) or business hours, or Never, and on
+    SQLite (which makes no due scans). Otherwise every row the claim finds is one the rule
+    closes (`_due_at_once` is `policies.inactivity.is_due` in SQL;
+    tests/store/test_close_at_once_rule.py holds the two together).
+
+    Reading whole rows to decide each in Python, then writing each close, cost a burst of
+    closes about a third more of the sweep's CPU per close (docs/performance.md). The claim
+    locks rows as `claim_due` does (SKIP LOCKED) and hands them to the UPDATE by physical
+    address: a TID scan; joined by key, PostgreSQL hashed a sequential scan of the table. A row
+    another transaction changed after this statement's snapshot is locked but not visible to
+    the UPDATE: not closed, not returned, claimed again by a later batch if still due.
+    """
+    if (
+        connection.dialect.name != "postgresql"
+        or settings.close_warning_before is not None
+        or settings.business_hours is not None
+    ):
+        return None
+    where = _due_at_once(scan.account_id, scan.line_id, settings, except_lines, now)
+    if where is None:
+        return None
+    if skip:
+        where.append(table.c.conversation_id.not_in(sorted(skip)))
+    claimed = (
+        select(literal_column("ctid").label("row_id"))
+        .select_from(table)
+        .where(*where)
+        .order_by(table.c.last_activity_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("claimed")
+    )
+    closing = (
+        update(table)
+        .add_cte(claimed)
+        .where(text("conversations.ctid = ANY(ARRAY(SELECT row_id FROM claimed))"))
+        .values(_auto_closed_at(now))
+        .returning(
+            table.c.account_id,
+            table.c.conversation_id,
+            table.c.contact_id,
+            table.c.line_id,
+            table.c.last_activity_at,
+        )
+    )
+    # RETURNING gives no order; the decisions go to the outbox in the claim's (their ids are
+    # ordered by last activity, so the index takes them in order).
+    closed = [IdleConversation(*row) for row in connection.execute(closing).all()]
+    closed.sort(key=_by_last_activity)
+    return closed
+
+
+def _by_last_activity(idle: IdleConversation) -> datetime:
+    return idle.last_activity_at
 
 
 def end_due_scan(
