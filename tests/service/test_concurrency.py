@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -102,6 +102,30 @@ def test_two_close_due_loops_at_once_close_each_conversation_exactly_once(
     per_conversation = closes_per_conversation(service, account)
     assert set(per_conversation) == {f"c{i}" for i in range(200)}
     assert set(per_conversation.values()) == {1}
+
+
+def test_two_sweeps_at_once_close_each_conversation_a_settings_change_made_due_exactly_once(
+    service: Service, database_url: str
+) -> None:
+    """The due scan's closes: each batch claimed and closed in one statement
+    (store.conversations.close_due_at_once), two sweeps taking batches of 10 side by side."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("only PostgreSQL leaves conversations to a due scan")
+    account = account_with(service, close_after="P30D")
+    service.ingest([opened(account, f"c{i}") for i in range(200)], T0)
+    changed_at = T0 + timedelta(days=2)
+    service.ingest(settings_event(account, changed_at, close_after="P1D"), changed_at)
+    service.runtime.settings = service.runtime.settings.model_copy(update={"sweep_batch_size": 10})
+
+    def clock() -> datetime:
+        return changed_at
+
+    at_once(lambda: sweep(service.runtime, clock), lambda: sweep(service.runtime, clock))
+
+    per_conversation = closes_per_conversation(service, account)
+    assert set(per_conversation) == {f"c{i}" for i in range(200)}
+    assert set(per_conversation.values()) == {1}
+    assert service.close_due(changed_at + timedelta(days=1), account) == []
 
 
 def test_the_same_batch_delivered_to_two_workers_at_once_is_applied_once(
