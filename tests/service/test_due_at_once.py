@@ -141,3 +141,21 @@ def test_an_accounts_due_scan_leaves_out_a_line_with_its_own_close_setting_until
     [closed] = service.close_due(line_changed, account)
     assert (closed.conversation_id, closed.inactivity_close_after) == ("c2", DAY)
     assert scans_of(service, account) == []
+
+
+def test_a_lines_shorter_setting_closes_its_conversations_at_once_in_the_lines_name(
+    service: Service,
+) -> None:
+    """A line's own scan: its decisions say the line set the close setting, the account's
+    conversations elsewhere stay open."""
+    account = account_with(service, close_after="P30D")
+    service.ingest([opened(account, "c1", line_id="fast"), opened(account, "c2")], T0)
+
+    service.ingest(
+        line_update(account, "fast", CHANGED_AT, inactivity_close_after="P1D"), CHANGED_AT
+    )
+    [closed] = service.close_due(CHANGED_AT, account)
+
+    assert (closed.conversation_id, closed.inactivity_close_after) == ("c1", DAY)
+    assert "line fast closes conversations after 1d without action" in closed.reason
+    assert service.conversation(account, "c2")[1] == T0 + 30 * DAY
