@@ -245,11 +245,18 @@ def _celery_app(settings: Settings) -> Any:
     return create_app(settings)
 
 
+def _run_worker(settings: Settings, argv: list[str]) -> None:
+    """A worker of the Celery app in this process, its garbage collector set for a long run."""
+    from worker.app import run_worker
+
+    run_worker(_celery_app(settings), argv)
+
+
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     ops.preflight(settings)
     ops.migrate(settings)
     _announce(settings)
-    _celery_app(settings).worker_main([*_worker_argv(settings, args), "--beat"])
+    _run_worker(settings, [*_worker_argv(settings, args), "--beat"])
     return 0
 
 
@@ -257,7 +264,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     ops.preflight(settings)
     ops.schema_at_head(settings)
     _announce(settings)
-    _celery_app(settings).worker_main(_worker_argv(settings, args))
+    _run_worker(settings, _worker_argv(settings, args))
     return 0
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 from celery.exceptions import Reject
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
@@ -39,6 +39,7 @@ from store import outbox
 from webhooks.dispatch import LazyDispatcher
 from worker.beat import messages_waiting
 from worker.celery_config import celery_config
+from worker.collector import settle_for_a_long_run
 
 log = logging.getLogger("convlife.worker")
 
@@ -115,6 +116,23 @@ def create_app(settings: Settings) -> Celery:
         )
 
     return app
+
+
+def run_worker(app: Celery, argv: list[str]) -> None:
+    """Run a worker of `app` in this process (`convlife run` and `convlife worker`), its
+    collector settled just before the pool forks."""
+
+    def before_the_fork(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is app:
+            settle_for_a_long_run()
+
+    # Connected here, not in create_app: tests build apps, and run workers, in the test
+    # process, whose collector this must not change.
+    signals.worker_init.connect(before_the_fork, weak=False)
+    try:
+        app.worker_main(argv)
+    finally:
+        signals.worker_init.disconnect(before_the_fork)
 
 
 def _waiting(app: Celery, queue: str = EVENTS_QUEUE) -> int | None:

@@ -115,3 +115,25 @@ def _scrapes(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_a_worker_freezes_its_start_up_objects_before_it_forks_its_pool(
+    own_redis: RedisServer, tmp_path: Path
+) -> None:
+    env = {
+        "CONVLIFE_BROKER_URL": own_redis.url,
+        "CONVLIFE_DATABASE_URL": f"sqlite:///{tmp_path / 'convlife.db'}",
+    }
+    assert run_convlife(["migrate"], env).returncode == 0
+    log = tmp_path / "worker.log"
+    worker = convlife(["worker", "--concurrency", "1"], env, log)
+    try:
+        wait_until(lambda: " ready." in log.read_text(), 30, "the worker to be ready")
+        text = log.read_text()
+        settled = text.find("garbage collector: ")
+        assert settled >= 0, text[-3000:]
+        assert settled < text.find(" ready.")
+        frozen = int(text[settled:].split()[2])
+        assert frozen > 10_000  # Celery, SQLAlchemy and pydantic, imported
+    finally:
+        stop(worker)
