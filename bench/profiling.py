@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import logging
 import os
 import pstats
@@ -37,6 +38,7 @@ from bench.harness import REDIS_URL, Stage
 from service import logs
 from service.runtime import Runtime
 from service.settings import Settings
+from worker.collector import settle_for_a_long_run
 
 
 @dataclass
@@ -84,7 +86,8 @@ def profiled_runtime(
 ) -> Iterator[tuple[Runtime, SqlClock, Stage]]:
     """A Runtime on a fresh database (`store`: "postgresql", dropped after, or "sqlite", a file
     in a temporary directory), with its SQL timed and the service's log lines formatted as the
-    worker does at INFO, written to /dev/null."""
+    worker does at INFO, written to /dev/null, and the garbage collector set as a worker sets it
+    before it forks (worker/collector.py), so that Python's figures are the worker's."""
     import tempfile
     from pathlib import Path
 
@@ -93,17 +96,21 @@ def profiled_runtime(
         stage = Stage(Path(workdir), pg_name=pg_name + os.environ.get("BENCH_PROFILE_SUFFIX", ""))
         url = stage.fresh_sqlite() if store == "sqlite" else stage.fresh_postgres()
         settings = Settings(database_url=url, broker_url=REDIS_URL)
+        collecting = gc.get_threshold()
         logs.configure(settings.log_level, settings.log_format)
         with open(os.devnull, "w") as devnull:
             for handler in logging.getLogger().handlers:
                 if isinstance(handler, logging.StreamHandler):
                     handler.setStream(devnull)
             runtime = Runtime.build(settings)
+            settle_for_a_long_run()
             clock = SqlClock()
             clock.attach(runtime.engine)
             try:
                 yield runtime, clock, stage
             finally:
+                gc.unfreeze()
+                gc.set_threshold(*collecting)
                 runtime.close()
                 if store != "sqlite":
                     stage.drop_postgres()
