@@ -22,15 +22,16 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    case,
     cast,
     delete,
     func,
     insert,
+    null,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection, Engine, Result
 
 from events.decisions import Decision
@@ -61,21 +62,24 @@ def add_decisions(
     in_order = list(dict.fromkeys(d.decision_id for d in made))
     made_at = now or max(d.decided_at for d in made)
     if connection.dialect.name == "postgresql":
-        # The decisions and their batch's row in both outboxes, in one round trip. Their JSON
-        # documents go apart, as one binary array (store.db.BinaryTexts); each row names its
-        # own by its place in it (`n`, from 1).
-        inserted_ids: set[str] = set(
-            connection.execute(
-                _DECISIONS_AND_OUTBOX_ROWS,
-                {
-                    "rows": rows_json(_row_of(d, n=n) for n, d in enumerate(made, 1)),
-                    "data": BinaryTexts(d.data for d in made),
-                    "order": json.dumps(in_order),
-                    "made_at": made_at,
-                },
-            ).scalars()
-        )
-        return [i for i in in_order if i in inserted_ids]
+        # The decisions and, when every one of them is new, their batch's row in both outboxes,
+        # in one round trip. Their JSON documents go apart, as one binary array
+        # (store.db.BinaryTexts); each row names its own by its place in it (`n`, from 1).
+        outbox_row = _outbox_row(in_order, made_at)
+        inserted_ids = connection.execute(
+            _DECISIONS_AND_OUTBOX_ROWS,
+            {
+                "rows": rows_json(_row_of(d, n=n) for n, d in enumerate(made, 1)),
+                "data": BinaryTexts(d.data for d in made),
+                **outbox_row,
+            },
+        ).scalar_one()
+        if inserted_ids is None:  # all of them: the statement wrote the outbox rows
+            return in_order
+        # Some were stored before (a redelivery whose event ids were pruned): the outbox rows
+        # name only the ones stored now.
+        fresh = set(json.loads(inserted_ids))
+        return _add_outbox_rows(connection, [i for i in in_order if i in fresh], made_at)
     inserted = bulk_insert(
         connection,
         decisions,
@@ -85,14 +89,24 @@ def add_decisions(
         returning=[decisions.c.decision_id],
     )
     fresh = {row.decision_id for row in inserted}
-    stored = [i for i in in_order if i in fresh]
+    return _add_outbox_rows(connection, [i for i in in_order if i in fresh], made_at)
+
+
+def _outbox_row(stored: list[str], made_at: datetime) -> dict[str, object]:
+    """The outbox row of a batch of stored decisions (ids in the order made): keyed by the
+    least id (Python's `min`, which for ids of ASCII compares as the bytes do)."""
+    return {
+        "first_decision_id": min(stored),
+        "decision_ids": json.dumps(stored),
+        "size": len(stored),
+        "made_at": made_at,
+    }
+
+
+def _add_outbox_rows(connection: Connection, stored: list[str], made_at: datetime) -> list[str]:
+    """The batch's row in both outboxes (none for no decision); returns `stored`."""
     if stored:
-        row = {
-            "first_decision_id": min(stored),
-            "decision_ids": json.dumps(stored),
-            "size": len(stored),
-            "made_at": made_at,
-        }
+        row = _outbox_row(stored, made_at)
         connection.execute(_OUTBOX_ROW, row)
         connection.execute(_WEBHOOK_OUTBOX_ROW, row)
     return stored
@@ -114,11 +128,15 @@ def _row_of(decision: Decision, **more: object) -> dict[str, object]:
 
 def _decisions_and_outbox_rows() -> Select[Any]:
     """On PostgreSQL, `add_decisions` as one statement: the INSERT of the decisions (an id
-    already stored is skipped) returns the ids it stored; of those, in the order made
-    (`:order`, a JSON array of the batch's ids), one row goes into each outbox: the least id
-    (compared as bytes, as Python's `min` compares), the ids as a JSON array and their count.
-    No row when none was stored. Every ingest message and sweep batch sends it: it was three
-    statements (then two) and as many round trips."""
+    already stored is skipped), then, if it stored every one (`count = :size`, as good as always:
+    the events were claimed fresh), the batch's row in each outbox, whose values the caller
+    computed (`_outbox_row`). It returns one value: NULL when every decision was stored, else
+    the ids it stored, as a JSON array (the caller then writes the outbox rows of those).
+
+    It was three statements, then two, then this one with the outbox row computed in SQL from
+    the ids the INSERT returned; computing it in the caller and returning only a count cut the
+    statement from 15.6-17.2 µs a decision to 14.5, and the caller's CPU from 3.6 to 2.5
+    (scratch: 50 batches of 500 routed decisions, two runs)."""
     fields = rows_param(
         "rows",
         [decisions.c[name] for name in _DECISION_COLUMNS if name != "data"]
@@ -137,31 +155,24 @@ def _decisions_and_outbox_rows() -> Select[Any]:
         .returning(decisions.c.decision_id)
         .cte("inserted")
     )
-    order = (
-        func.json_array_elements_text(cast(bindparam("order", type_=Text), postgresql.JSON))
-        .table_valued("value", with_ordinality="n")
-        .render_derived(name="ordered")
-    )
-    batch = (
-        select(
-            func.min(order.c.value.collate("C")).label("first_decision_id"),
-            cast(func.json_agg(aggregate_order_by(order.c.value, order.c.n)), Text).label(
-                "decision_ids"
-            ),
-            func.count().label("size"),
-            bindparam("made_at", type_=decision_outbox.c.made_at.type).label("made_at"),
-        )
-        .where(order.c.value.in_(select(inserted.c.decision_id)))
-        .having(func.count() > 0)
-        .cte("batch")
-    )
+    size = bindparam("size", type_=Integer)
+    all_stored = select(func.count()).select_from(inserted).scalar_subquery() == size
     rows = [
         insert(outbox)
-        .from_select(_OUTBOX_COLUMNS, select(*[batch.c[name] for name in _OUTBOX_COLUMNS]))
+        .from_select(
+            _OUTBOX_COLUMNS,
+            select(*[bindparam(name, type_=outbox.c[name].type) for name in _OUTBOX_COLUMNS]).where(
+                all_stored
+            ),
+        )
         .cte(f"{outbox.name}_row")
         for outbox in (decision_outbox, webhook_outbox)
     ]
-    return select(inserted.c.decision_id).add_cte(*rows)
+    # None stored: json_agg of no rows is NULL, which must not read as "all of them".
+    stored_ids = func.coalesce(
+        cast(select(func.json_agg(inserted.c.decision_id)).scalar_subquery(), Text), "[]"
+    )
+    return select(case((all_stored, null()), else_=stored_ids)).add_cte(*rows)
 
 
 _DECISION_COLUMNS = (
