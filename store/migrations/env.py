@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from store.db import make_engine
-from store.tables import declared, metadata
+from store.tables import declared, declared_in, metadata
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")
@@ -18,6 +18,7 @@ try:
             connection=connection,
             target_metadata=metadata,
             include_name=declared,
+            include_object=declared_in(connection.dialect.name),
             render_as_batch=connection.dialect.name == "sqlite",
             transaction_per_migration=True,
         )

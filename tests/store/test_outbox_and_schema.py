@@ -211,10 +211,13 @@ def test_the_migrations_create_exactly_the_tables_the_code_declares(engine: Engi
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from store.tables import declared, metadata
+    from store.tables import declared, declared_in, metadata
 
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"include_name": declared})
+        context = MigrationContext.configure(
+            connection,
+            opts={"include_name": declared, "include_object": declared_in(engine.dialect.name)},
+        )
         assert compare_metadata(context, metadata) == []
 
 
