@@ -52,6 +52,9 @@ from policies.state import (
     Status,
 )
 
+_UNKNOWN_AGENT = Agent()
+"""An agent routing knows nothing of (frozen: one serves every lookup)."""
+
 
 def open_conversation(conversations: Iterable[Conversation]) -> Conversation | None:
     """The open conversation with the newest activity, if any."""
@@ -126,25 +129,11 @@ def route_inbound(
         and (then := as_it_stood(c, inbound.occurred_at, c.conversation_id == named)) is not None
     ]
 
-    def routed(route: Route, reason: str, **target: str | None) -> ContactRouted:
-        target.setdefault("conversation_id", inbound.conversation_id)
-        return ContactRouted(
-            decision_id=decision_id(
-                inbound.occurred_at, "contact.routed", inbound.account_id, inbound.event_id
-            ),
-            account_id=inbound.account_id,
-            decided_at=now,
-            reason=reason,
-            inbound_event_id=inbound.event_id,
-            contact_id=inbound.contact_id,
-            line_id=inbound.line_id,
-            route=route,
-            **target,
-        )
-
     current = open_conversation(conversations)
     if current is not None:
-        return routed(
+        return _routed(
+            inbound,
+            now,
             Route.OPEN_CONVERSATION,
             f"conversation {current.conversation_id} is open; nothing is reassigned",
             conversation_id=current.conversation_id,
@@ -160,7 +149,9 @@ def route_inbound(
         assert previous.closed_at is not None
         assert previous.closing_agent_id is not None
         assert settings.reassignment_window is not None
-        return routed(
+        return _routed(
+            inbound,
+            now,
             Route.PREVIOUS_AGENT,
             f"agent {previous.closing_agent_id} closed conversation {previous.conversation_id} "
             f"with reason {previous.close_reason!r} "
@@ -169,7 +160,7 @@ def route_inbound(
             + _counted_in_business_hours(settings, (previous.closed_at, inbound.occurred_at))
             + _availability(
                 previous.closing_agent_id,
-                agents.get(previous.closing_agent_id, Agent()),
+                agents.get(previous.closing_agent_id, _UNKNOWN_AGENT),
                 open_assigned.get(previous.closing_agent_id, 0),
             ),
             agent_id=previous.closing_agent_id,
@@ -177,21 +168,56 @@ def route_inbound(
     line_bot = "bot_enabled" in line.overrides.values
     bot = f"the bot of line {inbound.line_id}" if line_bot else "the bot"
     if settings.bot_enabled:
-        return routed(Route.BOT, f"new contact ({why_new}); {bot} is on")
+        return _routed(inbound, now, Route.BOT, f"new contact ({why_new}); {bot} is on")
     if line.agent_id is not None:
-        return routed(
+        return _routed(
+            inbound,
+            now,
             Route.LINE_OWNER,
             f"new contact ({why_new}); {bot} is off and agent {line.agent_id} owns the line",
             agent_id=line.agent_id,
         )
     if line.group_id is not None:
-        return routed(
+        return _routed(
+            inbound,
+            now,
             Route.LINE_OWNER,
             f"new contact ({why_new}); {bot} is off and group {line.group_id} owns the line",
             group_id=line.group_id,
         )
-    return routed(
-        Route.UNASSIGNED, f"new contact ({why_new}); {bot} is off and the line has no owner"
+    return _routed(
+        inbound,
+        now,
+        Route.UNASSIGNED,
+        f"new contact ({why_new}); {bot} is off and the line has no owner",
+    )
+
+
+def _routed(
+    inbound: ContactInbound,
+    now: datetime,
+    route: Route,
+    reason: str,
+    conversation_id: str | None = None,
+    agent_id: str | None = None,
+    group_id: str | None = None,
+) -> ContactRouted:
+    """The decision routing `inbound` by `route`: it names `conversation_id` (the open one it
+    goes to), else the conversation the inbound named, if any."""
+    return ContactRouted(
+        decision_id=decision_id(
+            inbound.occurred_at, "contact.routed", inbound.account_id, inbound.event_id
+        ),
+        account_id=inbound.account_id,
+        decided_at=now,
+        reason=reason,
+        inbound_event_id=inbound.event_id,
+        contact_id=inbound.contact_id,
+        line_id=inbound.line_id,
+        route=route,
+        conversation_id=inbound.conversation_id if conversation_id is None else conversation_id,
+        agent_id=agent_id,
+        group_id=group_id,
     )
 
 
@@ -224,7 +250,7 @@ def _why_not_previous_agent(
         )
     agent_id = previous.closing_agent_id
     return why_unavailable(
-        agent_id, agents.get(agent_id, Agent()), open_assigned.get(agent_id, 0), settings
+        agent_id, agents.get(agent_id, _UNKNOWN_AGENT), open_assigned.get(agent_id, 0), settings
     )
 
 
