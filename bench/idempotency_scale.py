@@ -85,6 +85,14 @@ def database(name: str) -> Iterator[str]:
         admin.dispose()
 
 
+_RETENTION_INDEX = {
+    "plain": ("ix_processed_events_processed_at", "processed_events"),
+    # Since migration 0014, only the DEFAULT partition indexes processed_at.
+    "partitioned": ("ix_processed_events_default_processed_at", idempotency.DEFAULT_PARTITION),
+}
+"""Each design's index on processed_at (retention's order): the index, and the table it is on."""
+
+
 def load(engine: Engine, design: str, rows: int, today: datetime) -> float:
     """N records of events that occurred over the 30 days before `today`; returns seconds."""
     started = time.monotonic()
@@ -92,7 +100,7 @@ def load(engine: Engine, design: str, rows: int, today: datetime) -> float:
         if design == "partitioned":
             first = today - timedelta(days=DAYS)
             idempotency.maintain(connection, first, first - timedelta(days=1), ahead=DAYS + 3)
-        connection.execute(text("DROP INDEX ix_processed_events_processed_at"))
+        connection.execute(text(f"DROP INDEX {_RETENTION_INDEX[design][0]}"))
         connection.execute(
             text("ALTER TABLE processed_events DROP CONSTRAINT processed_events_pkey")
         )
@@ -120,9 +128,8 @@ def load(engine: Engine, design: str, rows: int, today: datetime) -> float:
                 f"ADD CONSTRAINT processed_events_pkey PRIMARY KEY ({key})"
             )
         )
-        connection.execute(
-            text("CREATE INDEX ix_processed_events_processed_at ON processed_events (processed_at)")
-        )
+        index, indexed = _RETENTION_INDEX[design]
+        connection.execute(text(f"CREATE INDEX {index} ON {indexed} (processed_at)"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE processed_events"))
         connection.execute(text("CHECKPOINT"))
