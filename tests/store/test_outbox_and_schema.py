@@ -83,6 +83,31 @@ def test_a_batch_is_one_row_of_each_outbox_naming_the_decisions_stored_in_the_or
         ], table.name
 
 
+def test_a_new_batch_naming_a_decision_twice_stores_it_once_and_names_it_once(
+    engine: Engine,
+) -> None:
+    """Every id of the batch new, one of them twice: stored once, and named once in the one row
+    of each outbox, in the order first made."""
+    account = new_id("acct")
+    made = [decision(account, n) for n in range(3)]
+    batch = [made[1], made[0], made[1], made[2]]
+    with engine.begin() as connection:
+        stored = outbox.add_decisions(connection, batch, T0)
+    in_order = [made[1].decision_id, made[0].decision_id, made[2].decision_id]
+    assert stored == in_order
+    for table in (decision_outbox, webhook_outbox):
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(table).where(table.c.first_decision_id.in_(in_order))
+            ).all()
+        assert [(json.loads(r.decision_ids), r.size) for r in rows] == [(in_order, 3)], table.name
+    with engine.connect() as connection:
+        count = connection.execute(
+            select(decisions.c.decision_id).where(decisions.c.decision_id.in_(in_order))
+        ).all()
+    assert len(count) == 3
+
+
 def test_a_relay_of_its_own_decisions_leaves_the_others_to_the_periodic_relay(
     engine: Engine, redis: Redis, redis_url: str
 ) -> None:
