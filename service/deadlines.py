@@ -246,6 +246,8 @@ def _close_at_once(
     the closes or their decisions fail: the batch then claims the scope's rows to decide one by
     one, and quarantines that row."""
     scan = scope.scan
+    if not conversations.closes_at_once(connection, scope.settings):
+        return None
     skip = {conversation for account, conversation in seen if account == scan.account_id}
     try:
         with connection.begin_nested():

@@ -520,6 +520,18 @@ def claim_due_at_once(
     return _claim(connection, where, table.c.last_activity_at, limit)
 
 
+def closes_at_once(connection: Connection, settings: AccountSettings) -> bool:
+    """Whether `close_due_at_once` can close a scope under `settings` (those in force on it):
+    on PostgreSQL, with a close setting, no warning and no business hours. A caller that wraps
+    the close in a savepoint asks first, so a scope it cannot close costs no round trip."""
+    return (
+        connection.dialect.name == "postgresql"
+        and settings.inactivity_close_after is not None
+        and settings.close_warning_before is None
+        and settings.business_hours is None
+    )
+
+
 def close_due_at_once(
     connection: Connection,
     scan: DueScan,
@@ -547,11 +559,7 @@ def close_due_at_once(
     another transaction changed after this statement's snapshot is locked but not visible to
     the UPDATE: not closed, not returned, claimed again by a later batch if still due.
     """
-    if (
-        connection.dialect.name != "postgresql"
-        or settings.close_warning_before is not None
-        or settings.business_hours is not None
-    ):
+    if not closes_at_once(connection, settings):
         return None
     where = _due_at_once(scan.account_id, scan.line_id, settings, except_lines, now)
     if where is None:

@@ -5,7 +5,7 @@ objects instead of 700. Only a worker run by the CLI is changed, never the test 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from celery import Celery, signals
@@ -49,22 +49,20 @@ def test_settling_freezes_what_exists_and_spaces_the_young_collections() -> None
     assert _walked(made_after)
 
 
-def _app_whose_worker_inits(*senders: object) -> Celery:
+def _app_whose_worker_inits(worker_of: Callable[[Celery], Celery]) -> Celery:
+    """An app whose `worker_main` only sends `worker_init` as Celery does before it forks, from
+    a worker of `worker_of(app)`."""
     app = Celery("collector-test", set_as_current=False)
 
     def worker_main(argv: list[str] | None = None) -> None:
-        for sender in senders:
-            signals.worker_init.send(sender=sender)
+        signals.worker_init.send(sender=_WorkController(worker_of(app)))
 
     app.worker_main = worker_main  # type: ignore[method-assign]
     return app
 
 
 def test_a_worker_of_the_app_settles_the_collector_before_its_pool_forks() -> None:
-    app = Celery("collector-test", set_as_current=False)
-    app.worker_main = lambda argv=None: signals.worker_init.send(  # type: ignore[method-assign]
-        sender=_WorkController(app)
-    )
+    app = _app_whose_worker_inits(lambda itself: itself)
 
     run_worker(app, ["worker"])
 
@@ -74,7 +72,7 @@ def test_a_worker_of_the_app_settles_the_collector_before_its_pool_forks() -> No
 
 def test_another_apps_worker_and_any_worker_after_it_leave_the_collector_alone() -> None:
     other = Celery("another", set_as_current=False)
-    app = _app_whose_worker_inits(_WorkController(other))
+    app = _app_whose_worker_inits(lambda _: other)
     threshold = gc.get_threshold()
 
     run_worker(app, ["worker"])
